@@ -1,0 +1,172 @@
+//! The commit protocol (DESIGN.md): check requirements against the current row, apply updates,
+//! write a new metadata file create-only, compare-and-swap every pointer in one transaction,
+//! and retry from the top when another commit won the race.
+
+use frazil_storage::{table_location, Location, Warehouse};
+use iceberg::{TableRequirement, TableUpdate};
+use uuid::Uuid;
+
+use super::tables::{from_json, to_json, write_metadata, LoadedTable};
+use super::Catalog;
+use crate::commit::{apply_updates, check_requirements, metadata_for_create};
+use crate::model::{Environment, TableIdent};
+use crate::store::{MetadataSwap, ObjectKind, ObjectRecord, SwapOutcome};
+use crate::{CatalogError, Result};
+
+/// How often a commit is recomputed after losing a compare-and-swap before giving up with 409.
+const MAX_ATTEMPTS: usize = 8;
+
+/// One table's part of a commit.
+#[derive(Debug, Clone)]
+pub struct TableChange {
+    pub ident: TableIdent,
+    pub requirements: Vec<TableRequirement>,
+    pub updates: Vec<TableUpdate>,
+}
+
+impl TableChange {
+    fn creates(&self) -> bool {
+        self.requirements.iter().any(|r| matches!(r, TableRequirement::NotExist))
+    }
+}
+
+impl Catalog {
+    /// Commits to one table. A change asserting that the table does not exist creates it (the
+    /// second half of a staged create).
+    pub async fn commit_table(&self, env: &Environment, change: TableChange) -> Result<LoadedTable> {
+        if change.creates() {
+            return self.commit_create(env, change).await;
+        }
+        let mut committed = self.commit_changes(env, vec![change]).await?;
+        Ok(committed.remove(0))
+    }
+
+    /// Commits to several tables atomically: all of them or none.
+    pub async fn commit_transaction(&self, env: &Environment, changes: Vec<TableChange>) -> Result<()> {
+        for (i, change) in changes.iter().enumerate() {
+            if change.creates() {
+                return Err(CatalogError::BadRequest(format!(
+                    "Cannot create table {} in a multi-table transaction; create it first",
+                    change.ident
+                )));
+            }
+            if changes[..i].iter().any(|c| c.ident == change.ident) {
+                return Err(CatalogError::BadRequest(format!(
+                    "Table {} appears more than once in the transaction",
+                    change.ident
+                )));
+            }
+        }
+        self.commit_changes(env, changes).await.map(|_| ())
+    }
+
+    async fn commit_changes(&self, env: &Environment, changes: Vec<TableChange>) -> Result<Vec<LoadedTable>> {
+        let warehouse = self.warehouse(env)?;
+        for attempt in 1..=MAX_ATTEMPTS {
+            let mut written = Vec::new();
+            let prepared = self.prepare(env, &warehouse, &changes, &mut written).await;
+            let (swaps, results) = match prepared {
+                Ok(prepared) => prepared,
+                Err(e) => {
+                    delete_orphans(&warehouse, &written).await;
+                    return Err(e);
+                }
+            };
+            if swaps.is_empty() {
+                return Ok(results);
+            }
+            match self.store.swap_metadata(&swaps).await {
+                Ok(SwapOutcome::Committed) => return Ok(results),
+                Ok(SwapOutcome::Conflict) => {
+                    tracing::debug!(attempt, "commit lost a race; recomputing");
+                    delete_orphans(&warehouse, &written).await;
+                }
+                // The files may be what the table now points at: keep them.
+                Err(e @ CatalogError::CommitStateUnknown(_)) => return Err(e),
+                Err(e) => {
+                    delete_orphans(&warehouse, &written).await;
+                    return Err(e);
+                }
+            }
+        }
+        Err(CatalogError::CommitFailed(format!(
+            "Commit failed: other commits changed the table {MAX_ATTEMPTS} times while this one was applied; retry"
+        )))
+    }
+
+    /// Computes every table's new metadata against its current row and writes the files.
+    async fn prepare(
+        &self,
+        env: &Environment,
+        warehouse: &Warehouse,
+        changes: &[TableChange],
+        written: &mut Vec<Location>,
+    ) -> Result<(Vec<MetadataSwap>, Vec<LoadedTable>)> {
+        let mut swaps = Vec::new();
+        let mut results = Vec::new();
+        for change in changes {
+            let (_, record) = self.table_record(env, &change.ident).await?;
+            let current = from_json(&record.metadata)?;
+            check_requirements(&change.requirements, &current, &record.metadata)?;
+            let Some(next) = apply_updates(current, &record.metadata_location, change.updates.clone())? else {
+                results.push(self.loaded(env, Some(record.metadata_location), record.metadata));
+                continue;
+            };
+            let json = to_json(&next)?;
+            let file = write_metadata(warehouse, &next, &json, record.version + 1).await?;
+            written.push(file.clone());
+            swaps.push(MetadataSwap {
+                uid: record.uid,
+                env_uid: env.uid.clone(),
+                expected_location: record.metadata_location,
+                new_location: file.to_string(),
+                metadata: json.clone(),
+                version: record.version + 1,
+            });
+            results.push(self.loaded(env, Some(file.to_string()), json));
+        }
+        Ok((swaps, results))
+    }
+
+    async fn commit_create(&self, env: &Environment, change: TableChange) -> Result<LoadedTable> {
+        if change.requirements.len() != 1 {
+            return Err(CatalogError::BadRequest(
+                "Invalid create requirements: assert-create must be the only requirement".into(),
+            ));
+        }
+        let ident = change.ident;
+        let namespace = self.namespace_record(env, &ident.namespace).await?;
+        if self.store.object(&namespace.uid, &ident.name).await?.is_some() {
+            return Err(CatalogError::CommitFailed("Requirement failed: table already exists".into()));
+        }
+        let warehouse = self.warehouse(env)?;
+        let default_location = table_location(warehouse.root(), ident.namespace.levels(), &ident.name, Uuid::now_v7());
+        let metadata = metadata_for_create(change.updates, default_location.as_str())?;
+        let json = to_json(&metadata)?;
+        let file = write_metadata(&warehouse, &metadata, &json, 0).await?;
+        let record = ObjectRecord {
+            uid: Uuid::now_v7().to_string(),
+            namespace_uid: namespace.uid.clone(),
+            name: ident.name.clone(),
+            kind: ObjectKind::Table,
+            metadata_location: file.to_string(),
+            metadata: json,
+            version: 0,
+        };
+        match self.insert_table(env, &warehouse, &namespace, &ident, record).await {
+            Err(CatalogError::TableExists(_) | CatalogError::ViewExists(_)) => {
+                Err(CatalogError::CommitFailed("Requirement failed: table already exists".into()))
+            }
+            other => other,
+        }
+    }
+}
+
+/// A known-failed commit's files are never referenced: remove them, best-effort.
+async fn delete_orphans(warehouse: &Warehouse, files: &[Location]) {
+    for file in files {
+        if let Err(e) = warehouse.delete_file(file).await {
+            tracing::warn!(%file, error = %e, "could not delete an orphaned metadata file");
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The catalog service: every operation the REST API offers, on one environment at a time.
+
+mod commits;
+mod namespaces;
+mod tables;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use frazil_storage::{Location, StorageConfig, Warehouse};
+
+pub use commits::TableChange;
+pub use tables::{CreateTable, LoadedTable};
+
+use crate::model::{Environment, NewEnvironment, Page, PageRequest};
+use crate::store::MetadataStore;
+use crate::{CatalogError, Result};
+
+/// Listings without a `pageSize` return pages of this many entries.
+const DEFAULT_PAGE_SIZE: usize = 1000;
+const MAX_PAGE_SIZE: usize = 10_000;
+
+#[derive(Debug)]
+pub struct Catalog {
+    store: Arc<dyn MetadataStore>,
+    warehouses: Mutex<HashMap<String, Arc<Warehouse>>>,
+}
+
+impl Catalog {
+    pub fn new(store: Arc<dyn MetadataStore>) -> Self {
+        Self {
+            store,
+            warehouses: Mutex::default(),
+        }
+    }
+
+    /// Makes sure organization `org` has environment `env` (the embedded default's first start).
+    pub async fn ensure_environment(&self, org: &str, env: &str, storage: StorageConfig) -> Result<Environment> {
+        Location::parse(&storage.location)?;
+        self.store.ensure_organization(org, org).await?;
+        if let Some(existing) = self.store.environment(org, env).await? {
+            return Ok(existing);
+        }
+        let new = NewEnvironment {
+            org_id: org.to_string(),
+            id: env.to_string(),
+            name: env.to_string(),
+            storage,
+        };
+        match self.store.create_environment(&new).await? {
+            Some(created) => Ok(created),
+            // Another replica created it at the same moment.
+            None => self.environment(org, env).await,
+        }
+    }
+
+    /// The environment a catalog URI of the Tableflow layout names.
+    pub async fn environment(&self, org: &str, env: &str) -> Result<Environment> {
+        self.store
+            .environment(org, env)
+            .await?
+            .ok_or_else(|| CatalogError::NoSuchWarehouse(format!("{org}/{env}")))
+    }
+
+    /// The environment a `warehouse` names: `{org}/{env}`, or an environment id that is unique.
+    pub async fn environment_for_warehouse(&self, warehouse: &str) -> Result<Environment> {
+        let warehouse = warehouse.trim_matches('/');
+        if let Some((org, env)) = warehouse.split_once('/') {
+            return self.environment(org, env).await;
+        }
+        let mut found = self.store.environments_with_id(warehouse).await?;
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            _ => Err(CatalogError::NoSuchWarehouse(warehouse.to_string())),
+        }
+    }
+
+    /// The storage of an environment, opened once per process.
+    pub fn warehouse(&self, env: &Environment) -> Result<Arc<Warehouse>> {
+        let mut warehouses = self.warehouses.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = warehouses.get(&env.uid).filter(|w| *w.config() == env.storage) {
+            return Ok(w.clone());
+        }
+        let warehouse = Arc::new(Warehouse::new(env.storage.clone())?);
+        warehouses.insert(env.uid.clone(), warehouse.clone());
+        Ok(warehouse)
+    }
+}
+
+/// A listing's page bounds: `(after, limit)`; no token means everything at once.
+fn page_bounds(page: &PageRequest) -> Result<(Option<String>, Option<usize>)> {
+    let Some(token) = page.token.as_deref() else {
+        return Ok((None, None));
+    };
+    let size = page.size.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    if token.is_empty() {
+        return Ok((None, Some(size)));
+    }
+    let after = URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| CatalogError::BadRequest(format!("Invalid page token: {token}")))?;
+    Ok((Some(after), Some(size)))
+}
+
+/// Cuts the one-extra row a paged query fetched into a page and its next token.
+fn into_page<T>(mut items: Vec<T>, limit: Option<usize>, key: impl Fn(&T) -> String) -> Page<T> {
+    let next_token = match limit {
+        Some(limit) if items.len() > limit => {
+            items.truncate(limit);
+            items.last().map(|last| URL_SAFE_NO_PAD.encode(key(last)))
+        }
+        _ => None,
+    };
+    Page { items, next_token }
+}

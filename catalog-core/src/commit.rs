@@ -1,0 +1,272 @@
+//! The commit engine's pure part: requirements checked against table metadata with the messages
+//! Iceberg clients expect, and updates applied with the `iceberg` crate's metadata builder.
+
+use std::collections::HashMap;
+
+use iceberg::spec::{
+    FormatVersion, Schema, SortOrder, TableMetadata, TableMetadataBuilder, UnboundPartitionSpec,
+};
+use iceberg::{TableRequirement, TableUpdate};
+
+use crate::{CatalogError, Result};
+
+fn failed(message: String) -> CatalogError {
+    CatalogError::CommitFailed(format!("Requirement failed: {message}"))
+}
+
+/// Checks every requirement against the current metadata (`metadata_json` is its stored text,
+/// read only to name a ref's type in a message).
+pub(crate) fn check_requirements(
+    requirements: &[TableRequirement],
+    metadata: &TableMetadata,
+    metadata_json: &str,
+) -> Result<()> {
+    for requirement in requirements {
+        check_requirement(requirement, metadata, metadata_json)?;
+    }
+    Ok(())
+}
+
+fn check_requirement(requirement: &TableRequirement, m: &TableMetadata, json: &str) -> Result<()> {
+    use TableRequirement as R;
+    let mismatch = |what: &str, expected: String, actual: String| {
+        Err(failed(format!("{what} changed: expected id {expected} != {actual}")))
+    };
+    match requirement {
+        R::NotExist => Err(failed("table already exists".into())),
+        R::UuidMatch { uuid } if *uuid != m.uuid() => Err(failed(format!(
+            "UUID does not match: expected {uuid} != {}",
+            m.uuid()
+        ))),
+        R::RefSnapshotIdMatch { r#ref, snapshot_id } => {
+            let current = m.snapshot_for_ref(r#ref).map(|s| s.snapshot_id());
+            match (snapshot_id, current) {
+                (None, Some(_)) => Err(failed(format!(
+                    "{} {ref} was created concurrently",
+                    ref_type(json, r#ref)
+                ))),
+                (Some(expected), None) => Err(failed(format!(
+                    "branch or tag {ref} is missing, expected {expected}"
+                ))),
+                (Some(expected), Some(actual)) if *expected != actual => Err(failed(format!(
+                    "{} {ref} has changed: expected id {expected} != {actual}",
+                    ref_type(json, r#ref)
+                ))),
+                _ => Ok(()),
+            }
+        }
+        R::LastAssignedFieldIdMatch { last_assigned_field_id: id } if *id != m.last_column_id() => {
+            mismatch("last assigned field id", id.to_string(), m.last_column_id().to_string())
+        }
+        R::CurrentSchemaIdMatch { current_schema_id: id } if *id != m.current_schema_id() => {
+            mismatch("current schema", id.to_string(), m.current_schema_id().to_string())
+        }
+        R::LastAssignedPartitionIdMatch { last_assigned_partition_id: id } if *id != m.last_partition_id() => {
+            mismatch("last assigned partition id", id.to_string(), m.last_partition_id().to_string())
+        }
+        R::DefaultSpecIdMatch { default_spec_id: id } if *id != m.default_partition_spec_id() => {
+            mismatch("default partition spec", id.to_string(), m.default_partition_spec_id().to_string())
+        }
+        R::DefaultSortOrderIdMatch { default_sort_order_id: id } if *id != m.default_sort_order_id() => {
+            mismatch("default sort order", id.to_string(), m.default_sort_order_id().to_string())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// "branch" or "tag", as the metadata records the ref.
+fn ref_type(metadata_json: &str, name: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(metadata_json)
+        .ok()
+        .and_then(|v| v["refs"][name]["type"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "branch".to_string())
+}
+
+/// Applies `updates` to the current metadata; `None` when they change nothing.
+pub(crate) fn apply_updates(
+    base: TableMetadata,
+    base_location: &str,
+    updates: Vec<TableUpdate>,
+) -> Result<Option<TableMetadata>> {
+    let mut builder = TableMetadataBuilder::new_from_metadata(base, Some(base_location.to_string()));
+    for update in updates {
+        builder = update.apply(builder).map_err(update_error)?;
+    }
+    let built = builder.build().map_err(update_error)?;
+    Ok((!built.changes.is_empty()).then_some(built.metadata))
+}
+
+/// Metadata for a table created by a commit carrying `assert-create` (a create transaction).
+/// The builder starts from the first schema the updates add, then applies every update in order,
+/// so ids the client assigned are kept.
+pub(crate) fn metadata_for_create(
+    updates: Vec<TableUpdate>,
+    default_location: &str,
+) -> Result<TableMetadata> {
+    let schema = updates
+        .iter()
+        .find_map(|u| match u {
+            TableUpdate::AddSchema { schema } => Some(schema.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| CatalogError::BadRequest("A create transaction must add a schema".into()))?;
+    let format_version = updates
+        .iter()
+        .find_map(|u| match u {
+            TableUpdate::UpgradeFormatVersion { format_version } => Some(*format_version),
+            _ => None,
+        })
+        .unwrap_or(FormatVersion::V2);
+    let mut builder = TableMetadataBuilder::new(
+        schema,
+        UnboundPartitionSpec::builder().build(),
+        SortOrder::unsorted_order(),
+        default_location.to_string(),
+        format_version,
+        HashMap::new(),
+    )
+    .map_err(update_error)?;
+    for update in updates {
+        builder = update.apply(builder).map_err(update_error)?;
+    }
+    Ok(builder.build().map_err(update_error)?.metadata)
+}
+
+/// What createTable needs from the request, validated.
+#[derive(Debug, Clone)]
+pub struct NewTableMetadata {
+    pub schema: Schema,
+    pub partition_spec: Option<UnboundPartitionSpec>,
+    pub sort_order: Option<SortOrder>,
+    pub properties: HashMap<String, String>,
+}
+
+/// Fresh metadata for createTable; `format-version` may come as a table property (1, 2 or 3).
+pub(crate) fn metadata_for_new_table(table: NewTableMetadata, location: &str, uuid: uuid::Uuid) -> Result<TableMetadata> {
+    let mut properties = table.properties;
+    let format_version = match properties.remove("format-version").as_deref() {
+        None => FormatVersion::V2,
+        Some("1") => FormatVersion::V1,
+        Some("2") => FormatVersion::V2,
+        Some("3") => FormatVersion::V3,
+        Some(other) => {
+            return Err(CatalogError::BadRequest(format!(
+                "Unsupported format version: {other} (supported: 1, 2, 3)"
+            )))
+        }
+    };
+    let builder = TableMetadataBuilder::new(
+        table.schema,
+        table.partition_spec.unwrap_or_else(|| UnboundPartitionSpec::builder().build()),
+        table.sort_order.unwrap_or_else(SortOrder::unsorted_order),
+        location.to_string(),
+        format_version,
+        properties,
+    )
+    .map_err(update_error)?;
+    Ok(builder.assign_uuid(uuid).build().map_err(update_error)?.metadata)
+}
+
+/// The builder rejects invalid updates (400). A stale sequence number or row id means the table
+/// moved under a commit whose requirements still held: the client should refresh and retry (409).
+fn update_error(e: iceberg::Error) -> CatalogError {
+    let message = e.message().to_string();
+    if message.contains("sequence number") || message.contains("first-row-id is behind") {
+        CatalogError::CommitFailed(format!("Validation failed, please retry: {message}"))
+    } else {
+        CatalogError::BadRequest(format!("Invalid table update: {message}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iceberg::spec::{NestedField, PrimitiveType, Type};
+
+    fn table() -> (TableMetadata, String) {
+        let schema = Schema::builder()
+            .with_fields(vec![NestedField::required(1, "id", Type::Primitive(PrimitiveType::Long)).into()])
+            .build()
+            .unwrap();
+        let new = NewTableMetadata {
+            schema,
+            partition_spec: None,
+            sort_order: None,
+            properties: HashMap::new(),
+        };
+        let m = metadata_for_new_table(new, "file:///w/t", uuid::Uuid::nil()).unwrap();
+        let json = serde_json::to_string(&m).unwrap();
+        (m, json)
+    }
+
+    fn message(r: Result<()>) -> String {
+        match r {
+            Err(CatalogError::CommitFailed(m)) => m,
+            other => panic!("expected a failed requirement, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn requirement_messages_match_the_java_reference() {
+        let (m, json) = table();
+        let other = uuid::Uuid::from_u128(7);
+        let uuid_check = check_requirements(&[TableRequirement::UuidMatch { uuid: other }], &m, &json);
+        assert_eq!(
+            message(uuid_check),
+            format!("Requirement failed: UUID does not match: expected {other} != {}", uuid::Uuid::nil())
+        );
+        let missing_ref = TableRequirement::RefSnapshotIdMatch { r#ref: "main".into(), snapshot_id: Some(5) };
+        assert_eq!(
+            message(check_requirements(&[missing_ref], &m, &json)),
+            "Requirement failed: branch or tag main is missing, expected 5"
+        );
+        let schema = TableRequirement::CurrentSchemaIdMatch { current_schema_id: 3 };
+        assert_eq!(
+            message(check_requirements(&[schema], &m, &json)),
+            "Requirement failed: current schema changed: expected id 3 != 0"
+        );
+        assert_eq!(
+            message(check_requirements(&[TableRequirement::NotExist], &m, &json)),
+            "Requirement failed: table already exists"
+        );
+    }
+
+    #[test]
+    fn requirements_that_hold_pass() {
+        let (m, json) = table();
+        let ok = [
+            TableRequirement::UuidMatch { uuid: m.uuid() },
+            TableRequirement::RefSnapshotIdMatch { r#ref: "main".into(), snapshot_id: None },
+            TableRequirement::LastAssignedFieldIdMatch { last_assigned_field_id: 1 },
+            TableRequirement::DefaultSpecIdMatch { default_spec_id: 0 },
+        ];
+        check_requirements(&ok, &m, &json).unwrap();
+    }
+
+    #[test]
+    fn format_version_comes_from_properties() {
+        let (base, _) = table();
+        for (value, expected) in [("1", FormatVersion::V1), ("3", FormatVersion::V3)] {
+            let new = NewTableMetadata {
+                schema: (**base.current_schema()).clone(),
+                partition_spec: None,
+                sort_order: None,
+                properties: HashMap::from([("format-version".to_string(), value.to_string())]),
+            };
+            let m = metadata_for_new_table(new, "file:///w/t", uuid::Uuid::nil()).unwrap();
+            assert_eq!(m.format_version(), expected);
+            assert!(!m.properties().contains_key("format-version"));
+        }
+    }
+
+    #[test]
+    fn updates_that_change_nothing_write_nothing() {
+        let (m, _) = table();
+        let same = vec![TableUpdate::SetCurrentSchema { schema_id: 0 }];
+        assert!(apply_updates(m.clone(), "file:///w/t/metadata/00000-x.metadata.json", same).unwrap().is_none());
+        let props = vec![TableUpdate::SetProperties { updates: HashMap::from([("k".into(), "v".into())]) }];
+        let next = apply_updates(m, "file:///w/t/metadata/00000-x.metadata.json", props).unwrap().unwrap();
+        assert_eq!(next.properties().get("k").map(String::as_str), Some("v"));
+        assert_eq!(next.metadata_log().len(), 1);
+    }
+}

@@ -1,0 +1,58 @@
+//! Domain errors. Each names what the client did or what failed; the server maps them to the
+//! Iceberg error types clients dispatch on.
+
+use crate::model::{NamespaceIdent, TableIdent};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Unable to find warehouse {0}")]
+    NoSuchWarehouse(String),
+    #[error("Namespace does not exist: {0}")]
+    NoSuchNamespace(NamespaceIdent),
+    #[error("Namespace already exists: {0}")]
+    NamespaceExists(NamespaceIdent),
+    #[error("Namespace {0} is not empty")]
+    NamespaceNotEmpty(NamespaceIdent),
+    #[error("Table does not exist: {0}")]
+    NoSuchTable(TableIdent),
+    #[error("Table already exists: {0}")]
+    TableExists(TableIdent),
+    #[error("View with same name already exists: {0}")]
+    ViewExists(TableIdent),
+    /// A file the catalog points at is not in storage.
+    #[error("{0}")]
+    NotFound(String),
+    /// A requirement failed, or the commit lost too many races: the client may retry.
+    #[error("{0}")]
+    CommitFailed(String),
+    /// Both key removal and update requested, and similar semantic conflicts.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The metadata file was written but whether the store recorded it is unknown.
+    #[error("Commit state is unknown: {0}")]
+    CommitStateUnknown(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
+
+impl From<sqlx::Error> for CatalogError {
+    fn from(e: sqlx::Error) -> Self {
+        CatalogError::Internal(format!("metadata store error: {e}"))
+    }
+}
+
+impl From<frazil_storage::StorageError> for CatalogError {
+    fn from(e: frazil_storage::StorageError) -> Self {
+        match e {
+            frazil_storage::StorageError::NotFound(location) => {
+                CatalogError::NotFound(format!("Failed to open input stream for file: {location}"))
+            }
+            frazil_storage::StorageError::InvalidLocation { .. } => CatalogError::BadRequest(e.to_string()),
+            e => CatalogError::Internal(e.to_string()),
+        }
+    }
+}

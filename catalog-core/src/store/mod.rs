@@ -1,0 +1,127 @@
+//! The metadata store: where the catalog keeps environments, namespaces, tables and their current
+//! metadata. One SQL implementation serves SQLite (the embedded default) and Postgres
+//! (production); each has its own migrations.
+
+mod sql;
+
+use async_trait::async_trait;
+
+pub use sql::SqlStore;
+
+use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
+use crate::Result;
+
+/// Tables and views share one name space per namespace; the kind tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    Table,
+    View,
+}
+
+impl ObjectKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Table => "table",
+            ObjectKind::View => "view",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "view" {
+            ObjectKind::View
+        } else {
+            ObjectKind::Table
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NamespaceRecord {
+    pub uid: String,
+    pub ident: NamespaceIdent,
+    pub properties: Properties,
+}
+
+/// A table or view as stored: its current metadata file and that file's contents.
+#[derive(Debug, Clone)]
+pub struct ObjectRecord {
+    pub uid: String,
+    pub namespace_uid: String,
+    pub name: String,
+    pub kind: ObjectKind,
+    pub metadata_location: String,
+    pub metadata: String,
+    /// The sequence number of the current metadata file (`{version:05}-...metadata.json`).
+    pub version: i64,
+}
+
+/// One table's pointer move in a commit: from `expected_location` to `new_location`.
+#[derive(Debug, Clone)]
+pub struct MetadataSwap {
+    pub uid: String,
+    pub env_uid: String,
+    pub expected_location: String,
+    pub new_location: String,
+    pub metadata: String,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapOutcome {
+    Committed,
+    /// Another commit moved a pointer first; nothing was changed.
+    Conflict,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropOutcome {
+    Dropped,
+    NotEmpty,
+    Missing,
+}
+
+#[async_trait]
+pub trait MetadataStore: Send + Sync + std::fmt::Debug {
+    /// Creates the organization if it does not exist yet.
+    async fn ensure_organization(&self, id: &str, name: &str) -> Result<()>;
+    /// Creates an environment; `None` when the organization already has one with that id.
+    async fn create_environment(&self, env: &NewEnvironment) -> Result<Option<Environment>>;
+    async fn environment(&self, org_id: &str, env_id: &str) -> Result<Option<Environment>>;
+    /// Environments with this id, in any organization (a `warehouse` may name only the env).
+    async fn environments_with_id(&self, env_id: &str) -> Result<Vec<Environment>>;
+
+    /// Creates a namespace; `false` when it already exists.
+    async fn create_namespace(&self, env_uid: &str, ns: &NamespaceIdent, properties: &Properties) -> Result<bool>;
+    async fn namespace(&self, env_uid: &str, ns: &NamespaceIdent) -> Result<Option<NamespaceRecord>>;
+    /// Direct children of `parent` ("" = top level) in name order, after the key `after`.
+    async fn list_namespaces(
+        &self,
+        env_uid: &str,
+        parent_key: &str,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<NamespaceIdent>>;
+    async fn set_namespace_properties(&self, ns_uid: &str, properties: &Properties) -> Result<()>;
+    /// Drops a namespace only if it holds no table, view or child namespace.
+    async fn drop_namespace(&self, env_uid: &str, ns: &NamespaceIdent) -> Result<DropOutcome>;
+
+    /// Names of the tables (or views) of a namespace, in name order, after `after`.
+    async fn list_objects(
+        &self,
+        ns_uid: &str,
+        kind: ObjectKind,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<String>>;
+    /// The table or view with this name, whatever its kind.
+    async fn object(&self, ns_uid: &str, name: &str) -> Result<Option<ObjectRecord>>;
+    /// Adds a table or view; `false` when the name is taken.
+    async fn insert_object(&self, env_uid: &str, object: &ObjectRecord) -> Result<bool>;
+    /// Moves every pointer in one transaction, or none. An error while committing the
+    /// transaction is `CommitStateUnknown`.
+    async fn swap_metadata(&self, swaps: &[MetadataSwap]) -> Result<SwapOutcome>;
+    /// Removes a table or view; `false` when it was already gone.
+    async fn delete_object(&self, env_uid: &str, uid: &str) -> Result<bool>;
+    /// Moves a table or view to another namespace and/or name; `false` when the name is taken.
+    async fn rename_object(&self, env_uid: &str, uid: &str, ns_uid: &str, name: &str) -> Result<bool>;
+}

@@ -1,0 +1,437 @@
+//! The SQL metadata store over sqlx's `Any` driver: the same statements run on SQLite and on
+//! Postgres (`$n` placeholders work on both); only the migrations differ per backend.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use uuid::Uuid;
+
+use super::{DropOutcome, MetadataStore, MetadataSwap, NamespaceRecord, ObjectKind, ObjectRecord, SwapOutcome};
+use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
+use crate::{CatalogError, Result};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+}
+
+impl SqlStore {
+    /// Connects to `sqlite://path` (created if missing) or `postgres://...`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(CatalogError::BadRequest(format!(
+                "unsupported database URL (use sqlite:// or postgres://): {}",
+                redact(url)
+            )));
+        };
+        let url = match backend {
+            Backend::Sqlite => prepare_sqlite_url(url)?,
+            Backend::Postgres => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; commits wait for the write lock.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| CatalogError::Internal(format!("migration failed: {e}")))
+    }
+
+    /// A round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `sqlite://path` -> create the parent directory and ask sqlx to create the file if missing.
+fn prepare_sqlite_url(url: &str) -> Result<String> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| CatalogError::Internal(format!("cannot create {}: {e}", parent.display())))?;
+        }
+    }
+    let query = if query.contains("mode=") { query.to_string() } else if query.is_empty() { "mode=rwc".to_string() } else { format!("{query}&mode=rwc") };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn environment_from_row(row: &AnyRow) -> Result<Environment> {
+    let storage: String = row.try_get("storage")?;
+    Ok(Environment {
+        uid: row.try_get("uid")?,
+        org_id: row.try_get("org_id")?,
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        storage: serde_json::from_str(&storage)
+            .map_err(|e| CatalogError::Internal(format!("stored storage settings are unreadable: {e}")))?,
+    })
+}
+
+fn properties_from_json(json: &str) -> Result<Properties> {
+    serde_json::from_str(json).map_err(|e| CatalogError::Internal(format!("stored properties are unreadable: {e}")))
+}
+
+fn properties_to_json(properties: &Properties) -> String {
+    serde_json::to_string(properties).unwrap_or_else(|_| "{}".into())
+}
+
+fn limit_value(limit: Option<usize>) -> i64 {
+    limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX))
+}
+
+#[async_trait]
+impl MetadataStore for SqlStore {
+    async fn ensure_organization(&self, id: &str, name: &str) -> Result<()> {
+        sqlx::query("INSERT INTO organizations (id, name, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(name)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_environment(&self, env: &NewEnvironment) -> Result<Option<Environment>> {
+        let created = Environment {
+            uid: Uuid::now_v7().to_string(),
+            org_id: env.org_id.clone(),
+            id: env.id.clone(),
+            name: env.name.clone(),
+            storage: env.storage.clone(),
+        };
+        let storage = serde_json::to_string(&created.storage).map_err(|e| CatalogError::Internal(e.to_string()))?;
+        let inserted = sqlx::query(
+            "INSERT INTO environments (uid, org_id, id, name, storage, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&created.uid)
+        .bind(&created.org_id)
+        .bind(&created.id)
+        .bind(&created.name)
+        .bind(storage)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => Ok(Some(created)),
+            Err(e) if is_unique_violation(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn environment(&self, org_id: &str, env_id: &str) -> Result<Option<Environment>> {
+        let row = sqlx::query("SELECT uid, org_id, id, name, storage FROM environments WHERE org_id = $1 AND id = $2").bind(org_id).bind(env_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(environment_from_row).transpose()
+    }
+
+    async fn environments_with_id(&self, env_id: &str) -> Result<Vec<Environment>> {
+        let rows = sqlx::query("SELECT uid, org_id, id, name, storage FROM environments WHERE id = $1").bind(env_id).fetch_all(&self.pool).await?;
+        rows.iter().map(environment_from_row).collect()
+    }
+
+    async fn create_namespace(&self, env_uid: &str, ns: &NamespaceIdent, properties: &Properties) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO namespaces (uid, env_uid, name, parent, properties, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(env_uid)
+        .bind(ns.key())
+        .bind(ns.parent_key())
+        .bind(properties_to_json(properties))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn namespace(&self, env_uid: &str, ns: &NamespaceIdent) -> Result<Option<NamespaceRecord>> {
+        let row = sqlx::query("SELECT uid, properties FROM namespaces WHERE env_uid = $1 AND name = $2")
+            .bind(env_uid)
+            .bind(ns.key())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let properties: String = row.try_get("properties")?;
+        Ok(Some(NamespaceRecord {
+            uid: row.try_get("uid")?,
+            ident: ns.clone(),
+            properties: properties_from_json(&properties)?,
+        }))
+    }
+
+    async fn list_namespaces(
+        &self,
+        env_uid: &str,
+        parent_key: &str,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<NamespaceIdent>> {
+        let rows = sqlx::query(
+            "SELECT name FROM namespaces WHERE env_uid = $1 AND parent = $2 AND name > $3 ORDER BY name LIMIT $4",
+        )
+        .bind(env_uid)
+        .bind(parent_key)
+        .bind(after.unwrap_or(""))
+        .bind(limit_value(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(NamespaceIdent::from_key(&r.try_get::<String, _>("name")?)))
+            .collect()
+    }
+
+    async fn set_namespace_properties(&self, ns_uid: &str, properties: &Properties) -> Result<()> {
+        sqlx::query("UPDATE namespaces SET properties = $1 WHERE uid = $2")
+            .bind(properties_to_json(properties))
+            .bind(ns_uid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn drop_namespace(&self, env_uid: &str, ns: &NamespaceIdent) -> Result<DropOutcome> {
+        // One statement decides emptiness and deletes, so a concurrent create cannot slip in
+        // between a check and the delete.
+        let deleted = sqlx::query(
+            "DELETE FROM namespaces WHERE env_uid = $1 AND name = $2 \
+             AND NOT EXISTS (SELECT 1 FROM catalog_objects o WHERE o.namespace_uid = namespaces.uid) \
+             AND NOT EXISTS (SELECT 1 FROM namespaces c WHERE c.env_uid = $1 AND c.parent = $2)",
+        )
+        .bind(env_uid)
+        .bind(ns.key())
+        .execute(&self.pool)
+        .await?;
+        if deleted.rows_affected() == 1 {
+            return Ok(DropOutcome::Dropped);
+        }
+        Ok(match self.namespace(env_uid, ns).await? {
+            Some(_) => DropOutcome::NotEmpty,
+            None => DropOutcome::Missing,
+        })
+    }
+
+    async fn list_objects(
+        &self,
+        ns_uid: &str,
+        kind: ObjectKind,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT name FROM catalog_objects WHERE namespace_uid = $1 AND kind = $2 AND name > $3 ORDER BY name LIMIT $4",
+        )
+        .bind(ns_uid)
+        .bind(kind.as_str())
+        .bind(after.unwrap_or(""))
+        .bind(limit_value(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
+    }
+
+    async fn object(&self, ns_uid: &str, name: &str) -> Result<Option<ObjectRecord>> {
+        let row = sqlx::query(
+            "SELECT uid, namespace_uid, name, kind, metadata_location, metadata, metadata_version \
+             FROM catalog_objects WHERE namespace_uid = $1 AND name = $2",
+        )
+        .bind(ns_uid)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(ObjectRecord {
+            uid: row.try_get("uid")?,
+            namespace_uid: row.try_get("namespace_uid")?,
+            name: row.try_get("name")?,
+            kind: ObjectKind::parse(&row.try_get::<String, _>("kind")?),
+            metadata_location: row.try_get("metadata_location")?,
+            metadata: row.try_get("metadata")?,
+            version: row.try_get("metadata_version")?,
+        }))
+    }
+
+    async fn insert_object(&self, env_uid: &str, object: &ObjectRecord) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let inserted = sqlx::query(
+            "INSERT INTO catalog_objects (uid, namespace_uid, name, kind, metadata_location, metadata, metadata_version, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(&object.uid)
+        .bind(&object.namespace_uid)
+        .bind(&object.name)
+        .bind(object.kind.as_str())
+        .bind(&object.metadata_location)
+        .bind(&object.metadata)
+        .bind(object.version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        record_event(&mut tx, env_uid, &object.uid, "created", &object.metadata_location).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn swap_metadata(&self, swaps: &[MetadataSwap]) -> Result<SwapOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        for swap in swaps {
+            // The compare-and-swap: only moves the pointer the commit was computed from.
+            let moved = sqlx::query(
+                "UPDATE catalog_objects SET metadata_location = $1, metadata = $2, metadata_version = $3, updated_at_ms = $4 \
+                 WHERE uid = $5 AND metadata_location = $6",
+            )
+            .bind(&swap.new_location)
+            .bind(&swap.metadata)
+            .bind(swap.version)
+            .bind(now)
+            .bind(&swap.uid)
+            .bind(&swap.expected_location)
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(SwapOutcome::Conflict);
+            }
+            record_event(&mut tx, &swap.env_uid, &swap.uid, "committed", &swap.new_location).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| CatalogError::CommitStateUnknown(format!("the metadata store did not confirm the commit: {e}")))?;
+        Ok(SwapOutcome::Committed)
+    }
+
+    async fn delete_object(&self, env_uid: &str, uid: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM catalog_objects WHERE uid = $1")
+            .bind(uid)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        record_event(&mut tx, env_uid, uid, "dropped", "").await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn rename_object(&self, env_uid: &str, uid: &str, ns_uid: &str, name: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let renamed = sqlx::query("UPDATE catalog_objects SET namespace_uid = $1, name = $2, updated_at_ms = $3 WHERE uid = $4")
+            .bind(ns_uid)
+            .bind(name)
+            .bind(now_ms())
+            .bind(uid)
+            .execute(&mut *tx)
+            .await;
+        match renamed {
+            Ok(r) if r.rows_affected() == 1 => {}
+            Ok(_) => return Ok(false),
+            Err(e) if is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        record_event(&mut tx, env_uid, uid, "renamed", "").await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// The outbox: every change to a table is recorded in the transaction that makes it, for
+/// integrations (Glue sync, notifications) to consume.
+async fn record_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    env_uid: &str,
+    object_uid: &str,
+    kind: &str,
+    metadata_location: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO table_events (env_uid, object_uid, kind, metadata_location, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(env_uid)
+    .bind(object_uid)
+    .bind(kind)
+    .bind(metadata_location)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! Object storage for Frazil: where an environment keeps its tables, and the metadata files of
+//! those tables. Every object-store call of the project lives in this crate.
+
+mod config;
+mod location;
+mod warehouse;
+
+pub use config::{S3Settings, StorageConfig};
+pub use location::{metadata_file_name, table_location, Location};
+pub use warehouse::Warehouse;
+
+/// What can go wrong with storage. `NotFound` is kept apart because callers answer it with 404.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("file not found: {0}")]
+    NotFound(String),
+    #[error("file already exists: {0}")]
+    AlreadyExists(String),
+    #[error("invalid location {location}: {reason}")]
+    InvalidLocation { location: String, reason: String },
+    #[error("storage error at {location}: {source}")]
+    Backend {
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;

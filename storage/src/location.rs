@@ -1,0 +1,133 @@
+//! Location rules: where a table lives under its environment, and how metadata files are named.
+
+use url::Url;
+use uuid::Uuid;
+
+use crate::{Result, StorageError};
+
+/// A parsed, normalized storage location (`file:///...` or `s3://bucket/...`), no trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location(Url);
+
+impl Location {
+    pub fn parse(location: &str) -> Result<Self> {
+        let invalid = |reason: &str| StorageError::InvalidLocation {
+            location: location.to_string(),
+            reason: reason.to_string(),
+        };
+        let url = Url::parse(location.trim_end_matches('/')).map_err(|e| invalid(&e.to_string()))?;
+        match url.scheme() {
+            "file" => {}
+            "s3" | "s3a" => {
+                if url.host_str().unwrap_or_default().is_empty() {
+                    return Err(invalid("an s3 location needs a bucket"));
+                }
+            }
+            other => return Err(invalid(&format!("unsupported scheme '{other}'"))),
+        }
+        if url.path_segments().into_iter().flatten().any(|s| s == "." || s == "..") {
+            return Err(invalid("'.' and '..' are not allowed in a location"));
+        }
+        Ok(Self(url))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.0
+    }
+
+    /// True when `self` is `base` or lies below it (segment-wise, never a sibling `base-x`).
+    pub fn is_within(&self, base: &Location) -> bool {
+        let (me, base) = (self.as_str(), base.as_str());
+        me == base || (me.starts_with(base) && me[base.len()..].starts_with('/'))
+    }
+
+    /// The location one path segment below this one; the segment is encoded as in a URL.
+    pub fn join(&self, segment: &str) -> Location {
+        let mut url = self.0.clone();
+        url.path_segments_mut()
+            .expect("file and s3 URLs have paths")
+            .pop_if_empty()
+            .push(segment);
+        Location(url)
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A table's default location: `{warehouse}/{namespace levels...}/{table}-{uuid}`. The uuid keeps
+/// a re-created table away from the files of a dropped one with the same name.
+pub fn table_location(warehouse: &Location, namespace: &[String], table: &str, uuid: Uuid) -> Location {
+    let mut location = warehouse.clone();
+    for level in namespace {
+        location = location.join(&path_segment(level));
+    }
+    location.join(&format!("{}-{}", path_segment(table), uuid.simple()))
+}
+
+/// Names are kept readable (every Kafka topic name and cluster id passes unchanged); any other
+/// byte, and a name of only dots, becomes `_xHH`, so no name can leave its directory and no
+/// location needs URL escaping. Table directories also carry a uuid, so escaping cannot collide.
+fn path_segment(name: &str) -> String {
+    let only_dots = name.bytes().all(|b| b == b'.');
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && !only_dots) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("_x{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `{version:05}-{uuidv7}.metadata.json`, the "metastore tables" naming of the table spec.
+pub fn metadata_file_name(version: u64) -> String {
+    format!("{version:05}-{}.metadata.json", Uuid::now_v7())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_location_keeps_topic_names_and_escapes_the_rest() {
+        let warehouse = Location::parse("file:///data/warehouse/").unwrap();
+        let uuid = Uuid::nil();
+        let loc = table_location(&warehouse, &["lkc-abc".into()], "orders.v1-eu_2", uuid);
+        assert_eq!(
+            loc.as_str(),
+            "file:///data/warehouse/lkc-abc/orders.v1-eu_2-00000000000000000000000000000000"
+        );
+        let odd = table_location(&warehouse, &["..".into()], "a/b", uuid);
+        assert!(odd.is_within(&warehouse));
+        assert!(!odd.as_str().contains("/../"), "{odd}");
+        assert_eq!(
+            odd.as_str(),
+            "file:///data/warehouse/_x2E_x2E/a_x2Fb-00000000000000000000000000000000"
+        );
+    }
+
+    #[test]
+    fn within_is_segment_wise() {
+        let base = Location::parse("s3://bucket/wh").unwrap();
+        assert!(Location::parse("s3://bucket/wh/t").unwrap().is_within(&base));
+        assert!(!Location::parse("s3://bucket/wh-other/t").unwrap().is_within(&base));
+        assert!(!Location::parse("s3://bucket/wh/../x")
+            .map(|l| l.is_within(&base))
+            .unwrap_or(false));
+    }
+
+    #[test]
+    fn rejects_unknown_schemes() {
+        assert!(Location::parse("http://example.com/x").is_err());
+        assert!(Location::parse("s3:///nobucket").is_err());
+    }
+}

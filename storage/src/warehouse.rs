@@ -1,0 +1,180 @@
+//! Reading, writing and deleting files of one environment's storage through `object_store`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use crate::{Location, Result, StorageConfig, StorageError};
+
+/// One environment's storage: its root location and the object stores that serve it (one per
+/// S3 bucket, or the local file system), built once and reused.
+#[derive(Debug)]
+pub struct Warehouse {
+    config: StorageConfig,
+    root: Location,
+    stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+impl Warehouse {
+    pub fn new(config: StorageConfig) -> Result<Self> {
+        let root = Location::parse(&config.location)?;
+        Ok(Self {
+            config,
+            root,
+            stores: Mutex::default(),
+        })
+    }
+
+    pub fn root(&self) -> &Location {
+        &self.root
+    }
+
+    pub fn config(&self) -> &StorageConfig {
+        &self.config
+    }
+
+    /// Writes a new file; fails with `AlreadyExists` rather than replace an existing one.
+    pub async fn create_file(&self, location: &Location, contents: Bytes) -> Result<()> {
+        let (store, path) = self.resolve(location)?;
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match store.put_opts(&path, PutPayload::from(contents), options).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                Err(StorageError::AlreadyExists(location.to_string()))
+            }
+            Err(source) => Err(backend(location, source)),
+        }
+    }
+
+    pub async fn read_file(&self, location: &Location) -> Result<Bytes> {
+        let (store, path) = self.resolve(location)?;
+        let read = async { store.get(&path).await?.bytes().await };
+        read.await.map_err(|source| backend(location, source))
+    }
+
+    pub async fn delete_file(&self, location: &Location) -> Result<()> {
+        let (store, path) = self.resolve(location)?;
+        match store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(backend(location, source)),
+        }
+    }
+
+    /// Deletes every file below `location` (a table purge); returns how many were deleted.
+    pub async fn delete_tree(&self, location: &Location) -> Result<usize> {
+        let (store, prefix) = self.resolve(location)?;
+        let paths = store.list(Some(&prefix)).map_ok(|meta| meta.location).boxed();
+        let deleted: Vec<Path> = store
+            .delete_stream(paths)
+            .try_collect()
+            .await
+            .map_err(|source| backend(location, source))?;
+        if location.url().scheme() == "file" {
+            // object_store leaves the emptied directories of a local warehouse behind.
+            if let Ok(dir) = location.url().to_file_path() {
+                let _ = tokio::fs::remove_dir_all(dir).await;
+            }
+        }
+        Ok(deleted.len())
+    }
+
+    fn resolve(&self, location: &Location) -> Result<(Arc<dyn ObjectStore>, Path)> {
+        let url = location.url();
+        let path = Path::from_url_path(url.path()).map_err(|e| StorageError::InvalidLocation {
+            location: location.to_string(),
+            reason: e.to_string(),
+        })?;
+        let key = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+        let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(store) = stores.get(&key) {
+            return Ok((store.clone(), path));
+        }
+        let store = self.build_store(location)?;
+        stores.insert(key, store.clone());
+        Ok((store, path))
+    }
+
+    fn build_store(&self, location: &Location) -> Result<Arc<dyn ObjectStore>> {
+        let url = location.url();
+        if url.scheme() == "file" {
+            return Ok(Arc::new(LocalFileSystem::new()));
+        }
+        let s3 = self.config.s3.clone().unwrap_or_default();
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(url.host_str().unwrap_or_default())
+            .with_region(s3.region.unwrap_or_else(|| "us-east-1".to_string()))
+            .with_virtual_hosted_style_request(!s3.path_style)
+            .with_allow_http(s3.allow_http);
+        if let Some(endpoint) = s3.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let (Some(key), Some(secret)) = (s3.access_key_id, s3.secret_access_key) {
+            builder = builder.with_access_key_id(key).with_secret_access_key(secret);
+        }
+        let store = builder.build().map_err(|source| backend(location, source))?;
+        Ok(Arc::new(store))
+    }
+}
+
+fn backend(location: &Location, source: object_store::Error) -> StorageError {
+    match source {
+        object_store::Error::NotFound { .. } => StorageError::NotFound(location.to_string()),
+        source => StorageError::Backend {
+            location: location.to_string(),
+            source,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local_warehouse(dir: &tempfile::TempDir) -> Warehouse {
+        let url = url::Url::from_directory_path(dir.path()).unwrap();
+        Warehouse::new(StorageConfig {
+            location: url.to_string(),
+            s3: None,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn files_are_created_once_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = local_warehouse(&dir);
+        let file = warehouse.root().join("t").join("00001-a.metadata.json");
+        warehouse.create_file(&file, Bytes::from_static(b"one")).await.unwrap();
+        let again = warehouse.create_file(&file, Bytes::from_static(b"two")).await;
+        assert!(matches!(again, Err(StorageError::AlreadyExists(_))), "{again:?}");
+        assert_eq!(warehouse.read_file(&file).await.unwrap(), Bytes::from_static(b"one"));
+    }
+
+    #[tokio::test]
+    async fn delete_tree_removes_only_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = local_warehouse(&dir);
+        let table = warehouse.root().join("ns").join("t");
+        let sibling = warehouse.root().join("ns").join("t2");
+        for f in ["metadata/1.json", "data/a.parquet"] {
+            let loc = f.split('/').fold(table.clone(), |l, s| l.join(s));
+            warehouse.create_file(&loc, Bytes::from_static(b"x")).await.unwrap();
+        }
+        let kept = sibling.join("data.parquet");
+        warehouse.create_file(&kept, Bytes::from_static(b"x")).await.unwrap();
+        assert_eq!(warehouse.delete_tree(&table).await.unwrap(), 2);
+        assert!(!dir.path().join("ns/t").exists());
+        assert_eq!(warehouse.read_file(&kept).await.unwrap(), Bytes::from_static(b"x"));
+        let missing = warehouse.read_file(&table.join("metadata").join("1.json")).await;
+        assert!(matches!(missing, Err(StorageError::NotFound(_))));
+    }
+}
