@@ -6,7 +6,7 @@ mod sql;
 
 use async_trait::async_trait;
 
-pub use sql::SqlStore;
+pub use sql::{redact, Backend, SqlStore};
 
 use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
 use crate::Result;

@@ -1,0 +1,53 @@
+//! The actix-web application: routes, body limits, and errors of extraction in Iceberg form.
+
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::web::{self, Data, JsonConfig, PathConfig, QueryConfig, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::{health, iceberg};
+
+/// Everything the server serves; `max_body_bytes` caps request bodies (413 beyond).
+pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut ServiceConfig) {
+    move |cfg: &mut ServiceConfig| {
+        cfg.app_data(Data::new(state))
+            .app_data(
+                JsonConfig::default()
+                    .limit(max_body_bytes)
+                    .content_type_required(false)
+                    .error_handler(json_error),
+            )
+            .app_data(QueryConfig::default().error_handler(query_error))
+            .app_data(PathConfig::default().error_handler(|e, _| ApiError::bad_request(format!("Invalid path: {e}")).into()))
+            .configure(health::configure)
+            .configure(iceberg::configure)
+            .default_service(web::to(not_found));
+    }
+}
+
+fn json_error(e: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    match e {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => ApiError::new(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "BadRequestException",
+            format!("Request body too large: {e}"),
+        )
+        .into(),
+        e => ApiError::bad_request(format!("Malformed request body: {e}")).into(),
+    }
+}
+
+fn query_error(e: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request(format!("Invalid query parameters: {e}")).into()
+}
+
+async fn not_found(request: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError;
+    ApiError::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "NotFoundException",
+        format!("No route for {} {}", request.method(), request.path()),
+    )
+    .error_response()
+}

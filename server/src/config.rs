@@ -1,0 +1,115 @@
+//! Configuration: defaults that serve, a TOML file, then `FRAZIL_*` environment variables.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use frazil_storage::{S3Settings, StorageConfig};
+use serde::{Deserialize, Serialize};
+
+/// Every option; docs/operations.md documents each one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Where the embedded defaults keep their files (database, warehouse).
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; default `sqlite://{data_dir}/frazil.db`.
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    /// Run pending migrations at start-up.
+    pub migrate_on_start: bool,
+    /// Storage of the default environment: `file:///...` or `s3://bucket/prefix`;
+    /// default `{data_dir}/warehouse`.
+    pub warehouse: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_path_style: bool,
+    pub s3_allow_http: bool,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+    /// The URL clients reach this server at, used when printing catalog URIs.
+    pub public_url: Option<String>,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8181".into(),
+            data_dir: PathBuf::from("./frazil-data"),
+            database_url: None,
+            database_max_connections: 10,
+            migrate_on_start: true,
+            warehouse: None,
+            s3_region: None,
+            s3_endpoint: None,
+            s3_path_style: false,
+            s3_allow_http: false,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            public_url: None,
+            log_format: "text".into(),
+            max_body_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        Ok(figment.merge(Env::prefixed("FRAZIL_")).extract()?)
+    }
+
+    fn data_dir_absolute(&self) -> anyhow::Result<PathBuf> {
+        Ok(std::path::absolute(&self.data_dir)?)
+    }
+
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        match &self.database_url {
+            Some(url) => Ok(url.clone()),
+            None => Ok(format!("sqlite://{}", self.data_dir_absolute()?.join("frazil.db").display())),
+        }
+    }
+
+    /// Storage of the default environment, created on first start.
+    pub fn default_storage(&self) -> anyhow::Result<StorageConfig> {
+        let location = match &self.warehouse {
+            Some(location) if location.contains("://") => location.clone(),
+            Some(path) => directory_url(&std::path::absolute(path)?)?,
+            None => directory_url(&self.data_dir_absolute()?.join("warehouse"))?,
+        };
+        let s3 = location.starts_with("s3").then(|| S3Settings {
+            region: self.s3_region.clone(),
+            endpoint: self.s3_endpoint.clone(),
+            path_style: self.s3_path_style,
+            allow_http: self.s3_allow_http,
+            access_key_id: self.s3_access_key_id.clone(),
+            secret_access_key: self.s3_secret_access_key.clone(),
+        });
+        Ok(StorageConfig { location, s3 })
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+}
+
+fn directory_url(path: &Path) -> anyhow::Result<String> {
+    std::fs::create_dir_all(path)?;
+    let url = url::Url::from_directory_path(path)
+        .map_err(|_| anyhow::anyhow!("not an absolute directory: {}", path.display()))?;
+    Ok(url.to_string().trim_end_matches('/').to_string())
+}

@@ -1,0 +1,79 @@
+//! Every error leaves as the Iceberg error body `{"error":{"message","type","code"}}` with the
+//! Java client's exception name in `type`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use frazil_catalog::CatalogError;
+use frazil_openapi::IcebergErrorResponse;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    error_type: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error_type: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            error_type,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequestException", message)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.error_type, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(IcebergErrorResponse::new(
+            self.status.as_u16(),
+            self.error_type,
+            &self.message,
+        ))
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        use CatalogError as E;
+        let (status, error_type) = match &e {
+            E::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequestException"),
+            E::NoSuchWarehouse(_) => (StatusCode::NOT_FOUND, "NoSuchWarehouseException"),
+            E::NoSuchNamespace(_) => (StatusCode::NOT_FOUND, "NoSuchNamespaceException"),
+            E::NoSuchTable(_) => (StatusCode::NOT_FOUND, "NoSuchTableException"),
+            E::NotFound(_) => (StatusCode::NOT_FOUND, "NotFoundException"),
+            E::NamespaceExists(_) | E::TableExists(_) | E::ViewExists(_) => {
+                (StatusCode::CONFLICT, "AlreadyExistsException")
+            }
+            E::NamespaceNotEmpty(_) => (StatusCode::CONFLICT, "NamespaceNotEmptyException"),
+            E::CommitFailed(_) => (StatusCode::CONFLICT, "CommitFailedException"),
+            E::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "UnprocessableEntityException"),
+            E::CommitStateUnknown(_) => (StatusCode::INTERNAL_SERVER_ERROR, "CommitStateUnknownException"),
+            E::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "ServiceFailureException",
+                    "Internal server error; the server log has the details",
+                );
+            }
+        };
+        Self::new(status, error_type, e.to_string())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,48 @@
+//! Path parameters of catalog routes. Both URI layouts name the environment `{org}/{env}`.
+
+use frazil_catalog::{Environment, NamespaceIdent, TableIdent};
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct CatalogPath {
+    pub org: String,
+    pub env: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NamespacePath {
+    pub org: String,
+    pub env: String,
+    pub namespace: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TablePath {
+    pub org: String,
+    pub env: String,
+    pub namespace: String,
+    pub table: String,
+}
+
+/// The `{namespace}` segment: levels joined by the unit separator 0x1F (sent as `%1F`).
+pub fn namespace(segment: &str) -> ApiResult<NamespaceIdent> {
+    let levels = segment.split('\u{1f}').map(str::to_string).collect();
+    Ok(NamespaceIdent::new(levels)?)
+}
+
+pub fn table(namespace_segment: &str, name: &str) -> ApiResult<TableIdent> {
+    Ok(TableIdent::new(namespace(namespace_segment)?, name)?)
+}
+
+pub fn identifier(namespace: Vec<String>, name: String) -> ApiResult<TableIdent> {
+    Ok(TableIdent::new(NamespaceIdent::new(namespace)?, name)?)
+}
+
+impl AppState {
+    pub async fn environment(&self, org: &str, env: &str) -> ApiResult<Environment> {
+        self.catalog.environment(org, env).await.map_err(ApiError::from)
+    }
+}
