@@ -30,7 +30,9 @@ pub(crate) fn check_requirements(
 fn check_requirement(requirement: &TableRequirement, m: &TableMetadata, json: &str) -> Result<()> {
     use TableRequirement as R;
     let mismatch = |what: &str, expected: String, actual: String| {
-        Err(failed(format!("{what} changed: expected id {expected} != {actual}")))
+        Err(failed(format!(
+            "{what} changed: expected id {expected} != {actual}"
+        )))
     };
     match requirement {
         R::NotExist => Err(failed("table already exists".into())),
@@ -55,21 +57,41 @@ fn check_requirement(requirement: &TableRequirement, m: &TableMetadata, json: &s
                 _ => Ok(()),
             }
         }
-        R::LastAssignedFieldIdMatch { last_assigned_field_id: id } if *id != m.last_column_id() => {
-            mismatch("last assigned field id", id.to_string(), m.last_column_id().to_string())
-        }
-        R::CurrentSchemaIdMatch { current_schema_id: id } if *id != m.current_schema_id() => {
-            mismatch("current schema", id.to_string(), m.current_schema_id().to_string())
-        }
-        R::LastAssignedPartitionIdMatch { last_assigned_partition_id: id } if *id != m.last_partition_id() => {
-            mismatch("last assigned partition id", id.to_string(), m.last_partition_id().to_string())
-        }
-        R::DefaultSpecIdMatch { default_spec_id: id } if *id != m.default_partition_spec_id() => {
-            mismatch("default partition spec", id.to_string(), m.default_partition_spec_id().to_string())
-        }
-        R::DefaultSortOrderIdMatch { default_sort_order_id: id } if *id != m.default_sort_order_id() => {
-            mismatch("default sort order", id.to_string(), m.default_sort_order_id().to_string())
-        }
+        R::LastAssignedFieldIdMatch {
+            last_assigned_field_id: id,
+        } if *id != m.last_column_id() => mismatch(
+            "last assigned field id",
+            id.to_string(),
+            m.last_column_id().to_string(),
+        ),
+        R::CurrentSchemaIdMatch {
+            current_schema_id: id,
+        } if *id != m.current_schema_id() => mismatch(
+            "current schema",
+            id.to_string(),
+            m.current_schema_id().to_string(),
+        ),
+        R::LastAssignedPartitionIdMatch {
+            last_assigned_partition_id: id,
+        } if *id != m.last_partition_id() => mismatch(
+            "last assigned partition id",
+            id.to_string(),
+            m.last_partition_id().to_string(),
+        ),
+        R::DefaultSpecIdMatch {
+            default_spec_id: id,
+        } if *id != m.default_partition_spec_id() => mismatch(
+            "default partition spec",
+            id.to_string(),
+            m.default_partition_spec_id().to_string(),
+        ),
+        R::DefaultSortOrderIdMatch {
+            default_sort_order_id: id,
+        } if *id != m.default_sort_order_id() => mismatch(
+            "default sort order",
+            id.to_string(),
+            m.default_sort_order_id().to_string(),
+        ),
         _ => Ok(()),
     }
 }
@@ -88,7 +110,8 @@ pub(crate) fn apply_updates(
     base_location: &str,
     updates: Vec<TableUpdate>,
 ) -> Result<Option<TableMetadata>> {
-    let mut builder = TableMetadataBuilder::new_from_metadata(base, Some(base_location.to_string()));
+    let mut builder =
+        TableMetadataBuilder::new_from_metadata(base, Some(base_location.to_string()));
     for update in updates {
         builder = update.apply(builder).map_err(update_error)?;
     }
@@ -142,7 +165,11 @@ pub struct NewTableMetadata {
 }
 
 /// Fresh metadata for createTable; `format-version` may come as a table property (1, 2 or 3).
-pub(crate) fn metadata_for_new_table(table: NewTableMetadata, location: &str, uuid: uuid::Uuid) -> Result<TableMetadata> {
+pub(crate) fn metadata_for_new_table(
+    table: NewTableMetadata,
+    location: &str,
+    uuid: uuid::Uuid,
+) -> Result<TableMetadata> {
     let mut properties = table.properties;
     let format_version = match properties.remove("format-version").as_deref() {
         None => FormatVersion::V2,
@@ -157,14 +184,20 @@ pub(crate) fn metadata_for_new_table(table: NewTableMetadata, location: &str, uu
     };
     let builder = TableMetadataBuilder::new(
         table.schema,
-        table.partition_spec.unwrap_or_else(|| UnboundPartitionSpec::builder().build()),
+        table
+            .partition_spec
+            .unwrap_or_else(|| UnboundPartitionSpec::builder().build()),
         table.sort_order.unwrap_or_else(SortOrder::unsorted_order),
         location.to_string(),
         format_version,
         properties,
     )
     .map_err(update_error)?;
-    Ok(builder.assign_uuid(uuid).build().map_err(update_error)?.metadata)
+    Ok(builder
+        .assign_uuid(uuid)
+        .build()
+        .map_err(update_error)?
+        .metadata)
 }
 
 /// The builder rejects invalid updates (400). A stale sequence number or row id means the table
@@ -185,7 +218,12 @@ mod tests {
 
     fn table() -> (TableMetadata, String) {
         let schema = Schema::builder()
-            .with_fields(vec![NestedField::required(1, "id", Type::Primitive(PrimitiveType::Long)).into()])
+            .with_fields(vec![NestedField::required(
+                1,
+                "id",
+                Type::Primitive(PrimitiveType::Long),
+            )
+            .into()])
             .build()
             .unwrap();
         let new = NewTableMetadata {
@@ -210,17 +248,26 @@ mod tests {
     fn requirement_messages_match_the_java_reference() {
         let (m, json) = table();
         let other = uuid::Uuid::from_u128(7);
-        let uuid_check = check_requirements(&[TableRequirement::UuidMatch { uuid: other }], &m, &json);
+        let uuid_check =
+            check_requirements(&[TableRequirement::UuidMatch { uuid: other }], &m, &json);
         assert_eq!(
             message(uuid_check),
-            format!("Requirement failed: UUID does not match: expected {other} != {}", uuid::Uuid::nil())
+            format!(
+                "Requirement failed: UUID does not match: expected {other} != {}",
+                uuid::Uuid::nil()
+            )
         );
-        let missing_ref = TableRequirement::RefSnapshotIdMatch { r#ref: "main".into(), snapshot_id: Some(5) };
+        let missing_ref = TableRequirement::RefSnapshotIdMatch {
+            r#ref: "main".into(),
+            snapshot_id: Some(5),
+        };
         assert_eq!(
             message(check_requirements(&[missing_ref], &m, &json)),
             "Requirement failed: branch or tag main is missing, expected 5"
         );
-        let schema = TableRequirement::CurrentSchemaIdMatch { current_schema_id: 3 };
+        let schema = TableRequirement::CurrentSchemaIdMatch {
+            current_schema_id: 3,
+        };
         assert_eq!(
             message(check_requirements(&[schema], &m, &json)),
             "Requirement failed: current schema changed: expected id 3 != 0"
@@ -236,8 +283,13 @@ mod tests {
         let (m, json) = table();
         let ok = [
             TableRequirement::UuidMatch { uuid: m.uuid() },
-            TableRequirement::RefSnapshotIdMatch { r#ref: "main".into(), snapshot_id: None },
-            TableRequirement::LastAssignedFieldIdMatch { last_assigned_field_id: 1 },
+            TableRequirement::RefSnapshotIdMatch {
+                r#ref: "main".into(),
+                snapshot_id: None,
+            },
+            TableRequirement::LastAssignedFieldIdMatch {
+                last_assigned_field_id: 1,
+            },
             TableRequirement::DefaultSpecIdMatch { default_spec_id: 0 },
         ];
         check_requirements(&ok, &m, &json).unwrap();
@@ -263,9 +315,19 @@ mod tests {
     fn updates_that_change_nothing_write_nothing() {
         let (m, _) = table();
         let same = vec![TableUpdate::SetCurrentSchema { schema_id: 0 }];
-        assert!(apply_updates(m.clone(), "file:///w/t/metadata/00000-x.metadata.json", same).unwrap().is_none());
-        let props = vec![TableUpdate::SetProperties { updates: HashMap::from([("k".into(), "v".into())]) }];
-        let next = apply_updates(m, "file:///w/t/metadata/00000-x.metadata.json", props).unwrap().unwrap();
+        assert!(apply_updates(
+            m.clone(),
+            "file:///w/t/metadata/00000-x.metadata.json",
+            same
+        )
+        .unwrap()
+        .is_none());
+        let props = vec![TableUpdate::SetProperties {
+            updates: HashMap::from([("k".into(), "v".into())]),
+        }];
+        let next = apply_updates(m, "file:///w/t/metadata/00000-x.metadata.json", props)
+            .unwrap()
+            .unwrap();
         assert_eq!(next.properties().get("k").map(String::as_str), Some("v"));
         assert_eq!(next.metadata_log().len(), 1);
     }

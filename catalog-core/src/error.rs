@@ -51,7 +51,9 @@ impl From<frazil_storage::StorageError> for CatalogError {
             frazil_storage::StorageError::NotFound(location) => {
                 CatalogError::NotFound(format!("Failed to open input stream for file: {location}"))
             }
-            frazil_storage::StorageError::InvalidLocation { .. } => CatalogError::BadRequest(e.to_string()),
+            frazil_storage::StorageError::InvalidLocation { .. } => {
+                CatalogError::BadRequest(e.to_string())
+            }
             e => CatalogError::Internal(e.to_string()),
         }
     }

@@ -39,7 +39,10 @@ impl NamespaceIdent {
                 "Invalid namespace: the namespace must have at least one level".into(),
             ));
         }
-        if let Some(bad) = levels.iter().find(|l| l.is_empty() || l.contains(LEVEL_SEPARATOR)) {
+        if let Some(bad) = levels
+            .iter()
+            .find(|l| l.is_empty() || l.contains(LEVEL_SEPARATOR))
+        {
             return Err(crate::CatalogError::BadRequest(format!(
                 "Invalid namespace level {bad:?}: levels must be non-empty and must not contain the separator 0x1F"
             )));
@@ -87,7 +90,9 @@ impl TableIdent {
     pub fn new(namespace: NamespaceIdent, name: impl Into<String>) -> crate::Result<Self> {
         let name = name.into();
         if name.is_empty() {
-            return Err(crate::CatalogError::BadRequest("Invalid table name: the name must not be empty".into()));
+            return Err(crate::CatalogError::BadRequest(
+                "Invalid table name: the name must not be empty".into(),
+            ));
         }
         Ok(Self { namespace, name })
     }

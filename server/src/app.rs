@@ -19,7 +19,11 @@ pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut Ser
                     .error_handler(json_error),
             )
             .app_data(QueryConfig::default().error_handler(query_error))
-            .app_data(PathConfig::default().error_handler(|e, _| ApiError::bad_request(format!("Invalid path: {e}")).into()))
+            .app_data(
+                PathConfig::default().error_handler(|e, _| {
+                    ApiError::bad_request(format!("Invalid path: {e}")).into()
+                }),
+            )
             .configure(health::configure)
             .configure(iceberg::configure)
             .default_service(web::to(not_found));
@@ -28,12 +32,14 @@ pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut Ser
 
 fn json_error(e: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     match e {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => ApiError::new(
-            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "BadRequestException",
-            format!("Request body too large: {e}"),
-        )
-        .into(),
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "BadRequestException",
+                format!("Request body too large: {e}"),
+            )
+            .into()
+        }
         e => ApiError::bad_request(format!("Malformed request body: {e}")).into(),
     }
 }

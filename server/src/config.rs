@@ -63,7 +63,11 @@ impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
-            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            anyhow::ensure!(
+                file.exists(),
+                "config file {} does not exist",
+                file.display()
+            );
             figment = figment.merge(Toml::file(file));
         }
         Ok(figment.merge(Env::prefixed("FRAZIL_")).extract()?)
@@ -76,7 +80,10 @@ impl Config {
     pub fn database_url(&self) -> anyhow::Result<String> {
         match &self.database_url {
             Some(url) => Ok(url.clone()),
-            None => Ok(format!("sqlite://{}", self.data_dir_absolute()?.join("frazil.db").display())),
+            None => Ok(format!(
+                "sqlite://{}",
+                self.data_dir_absolute()?.join("frazil.db").display()
+            )),
         }
     }
 

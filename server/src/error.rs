@@ -29,7 +29,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.error_type, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.error_type,
+            self.message
+        )
     }
 }
 
@@ -61,8 +67,14 @@ impl From<CatalogError> for ApiError {
             }
             E::NamespaceNotEmpty(_) => (StatusCode::CONFLICT, "NamespaceNotEmptyException"),
             E::CommitFailed(_) => (StatusCode::CONFLICT, "CommitFailedException"),
-            E::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "UnprocessableEntityException"),
-            E::CommitStateUnknown(_) => (StatusCode::INTERNAL_SERVER_ERROR, "CommitStateUnknownException"),
+            E::Unprocessable(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "UnprocessableEntityException",
+            ),
+            E::CommitStateUnknown(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "CommitStateUnknownException",
+            ),
             E::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 return Self::new(

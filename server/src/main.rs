@@ -19,7 +19,11 @@ use crate::config::Config;
 use crate::state::AppState;
 
 #[derive(Debug, Parser)]
-#[command(name = "frazil", version, about = "Apache Iceberg REST catalog for tables materialized from Kafka topics")]
+#[command(
+    name = "frazil",
+    version,
+    about = "Apache Iceberg REST catalog for tables materialized from Kafka topics"
+)]
 struct Cli {
     /// TOML configuration file; FRAZIL_* environment variables override it.
     #[arg(long, global = true, env = "FRAZIL_CONFIG")]
@@ -40,7 +44,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
     init_logging(&config);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         match cli.command {
             Command::Serve => serve(config).await,
@@ -85,20 +91,29 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         store.migrate().await?;
     }
     let catalog = Arc::new(Catalog::new(Arc::new(store.clone())));
-    let env = catalog.ensure_environment("default", "default", config.default_storage()?).await?;
+    let env = catalog
+        .ensure_environment("default", "default", config.default_storage()?)
+        .await?;
     let state = AppState {
         catalog,
         store: store.clone(),
     };
     let max_body = config.max_body_bytes;
-    let server = HttpServer::new(move || App::new().configure(app::configure(state.clone(), max_body)))
-        .bind(&config.listen)?
-        .shutdown_timeout(30)
-        .run();
+    let server =
+        HttpServer::new(move || App::new().configure(app::configure(state.clone(), max_body)))
+            .bind(&config.listen)?
+            .shutdown_timeout(30)
+            .run();
     let base = config.public_url();
     println!("Frazil is serving the Iceberg REST catalog.");
-    println!("  catalog URI:   {base}/iceberg/catalog/organizations/{}/environments/{}", env.org_id, env.id);
-    println!("  or URI {base}/iceberg/catalog with warehouse {}/{}", env.org_id, env.id);
+    println!(
+        "  catalog URI:   {base}/iceberg/catalog/organizations/{}/environments/{}",
+        env.org_id, env.id
+    );
+    println!(
+        "  or URI {base}/iceberg/catalog with warehouse {}/{}",
+        env.org_id, env.id
+    );
     println!("  storage:       {}", env.storage.location);
     server.await?;
     tracing::info!("shut down");

@@ -31,7 +31,9 @@ pub struct S3Settings {
 impl StorageConfig {
     /// The table `config` clients need to reach this storage themselves (never secrets).
     pub fn client_config(&self) -> Vec<(String, String)> {
-        let Some(s3) = &self.s3 else { return Vec::new() };
+        let Some(s3) = &self.s3 else {
+            return Vec::new();
+        };
         let mut config = Vec::new();
         if let Some(endpoint) = &s3.endpoint {
             config.push(("s3.endpoint".to_string(), endpoint.clone()));

@@ -15,7 +15,8 @@ impl Location {
             location: location.to_string(),
             reason: reason.to_string(),
         };
-        let url = Url::parse(location.trim_end_matches('/')).map_err(|e| invalid(&e.to_string()))?;
+        let url =
+            Url::parse(location.trim_end_matches('/')).map_err(|e| invalid(&e.to_string()))?;
         match url.scheme() {
             "file" => {}
             "s3" | "s3a" => {
@@ -25,7 +26,12 @@ impl Location {
             }
             other => return Err(invalid(&format!("unsupported scheme '{other}'"))),
         }
-        if url.path_segments().into_iter().flatten().any(|s| s == "." || s == "..") {
+        if url
+            .path_segments()
+            .into_iter()
+            .flatten()
+            .any(|s| s == "." || s == "..")
+        {
             return Err(invalid("'.' and '..' are not allowed in a location"));
         }
         Ok(Self(url))
@@ -64,7 +70,12 @@ impl std::fmt::Display for Location {
 
 /// A table's default location: `{warehouse}/{namespace levels...}/{table}-{uuid}`. The uuid keeps
 /// a re-created table away from the files of a dropped one with the same name.
-pub fn table_location(warehouse: &Location, namespace: &[String], table: &str, uuid: Uuid) -> Location {
+pub fn table_location(
+    warehouse: &Location,
+    namespace: &[String],
+    table: &str,
+    uuid: Uuid,
+) -> Location {
     let mut location = warehouse.clone();
     for level in namespace {
         location = location.join(&path_segment(level));
@@ -118,8 +129,12 @@ mod tests {
     #[test]
     fn within_is_segment_wise() {
         let base = Location::parse("s3://bucket/wh").unwrap();
-        assert!(Location::parse("s3://bucket/wh/t").unwrap().is_within(&base));
-        assert!(!Location::parse("s3://bucket/wh-other/t").unwrap().is_within(&base));
+        assert!(Location::parse("s3://bucket/wh/t")
+            .unwrap()
+            .is_within(&base));
+        assert!(!Location::parse("s3://bucket/wh-other/t")
+            .unwrap()
+            .is_within(&base));
         assert!(!Location::parse("s3://bucket/wh/../x")
             .map(|l| l.is_within(&base))
             .unwrap_or(false));

@@ -46,7 +46,10 @@ impl Warehouse {
             mode: PutMode::Create,
             ..Default::default()
         };
-        match store.put_opts(&path, PutPayload::from(contents), options).await {
+        match store
+            .put_opts(&path, PutPayload::from(contents), options)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(object_store::Error::AlreadyExists { .. }) => {
                 Err(StorageError::AlreadyExists(location.to_string()))
@@ -72,7 +75,10 @@ impl Warehouse {
     /// Deletes every file below `location` (a table purge); returns how many were deleted.
     pub async fn delete_tree(&self, location: &Location) -> Result<usize> {
         let (store, prefix) = self.resolve(location)?;
-        let paths = store.list(Some(&prefix)).map_ok(|meta| meta.location).boxed();
+        let paths = store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location)
+            .boxed();
         let deleted: Vec<Path> = store
             .delete_stream(paths)
             .try_collect()
@@ -118,9 +124,13 @@ impl Warehouse {
             builder = builder.with_endpoint(endpoint);
         }
         if let (Some(key), Some(secret)) = (s3.access_key_id, s3.secret_access_key) {
-            builder = builder.with_access_key_id(key).with_secret_access_key(secret);
+            builder = builder
+                .with_access_key_id(key)
+                .with_secret_access_key(secret);
         }
-        let store = builder.build().map_err(|source| backend(location, source))?;
+        let store = builder
+            .build()
+            .map_err(|source| backend(location, source))?;
         Ok(Arc::new(store))
     }
 }
@@ -153,10 +163,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let warehouse = local_warehouse(&dir);
         let file = warehouse.root().join("t").join("00001-a.metadata.json");
-        warehouse.create_file(&file, Bytes::from_static(b"one")).await.unwrap();
-        let again = warehouse.create_file(&file, Bytes::from_static(b"two")).await;
-        assert!(matches!(again, Err(StorageError::AlreadyExists(_))), "{again:?}");
-        assert_eq!(warehouse.read_file(&file).await.unwrap(), Bytes::from_static(b"one"));
+        warehouse
+            .create_file(&file, Bytes::from_static(b"one"))
+            .await
+            .unwrap();
+        let again = warehouse
+            .create_file(&file, Bytes::from_static(b"two"))
+            .await;
+        assert!(
+            matches!(again, Err(StorageError::AlreadyExists(_))),
+            "{again:?}"
+        );
+        assert_eq!(
+            warehouse.read_file(&file).await.unwrap(),
+            Bytes::from_static(b"one")
+        );
     }
 
     #[tokio::test]
@@ -167,14 +188,25 @@ mod tests {
         let sibling = warehouse.root().join("ns").join("t2");
         for f in ["metadata/1.json", "data/a.parquet"] {
             let loc = f.split('/').fold(table.clone(), |l, s| l.join(s));
-            warehouse.create_file(&loc, Bytes::from_static(b"x")).await.unwrap();
+            warehouse
+                .create_file(&loc, Bytes::from_static(b"x"))
+                .await
+                .unwrap();
         }
         let kept = sibling.join("data.parquet");
-        warehouse.create_file(&kept, Bytes::from_static(b"x")).await.unwrap();
+        warehouse
+            .create_file(&kept, Bytes::from_static(b"x"))
+            .await
+            .unwrap();
         assert_eq!(warehouse.delete_tree(&table).await.unwrap(), 2);
         assert!(!dir.path().join("ns/t").exists());
-        assert_eq!(warehouse.read_file(&kept).await.unwrap(), Bytes::from_static(b"x"));
-        let missing = warehouse.read_file(&table.join("metadata").join("1.json")).await;
+        assert_eq!(
+            warehouse.read_file(&kept).await.unwrap(),
+            Bytes::from_static(b"x")
+        );
+        let missing = warehouse
+            .read_file(&table.join("metadata").join("1.json"))
+            .await;
         assert!(matches!(missing, Err(StorageError::NotFound(_))));
     }
 }

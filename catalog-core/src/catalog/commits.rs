@@ -13,8 +13,9 @@ use crate::model::{Environment, TableIdent};
 use crate::store::{MetadataSwap, ObjectKind, ObjectRecord, SwapOutcome};
 use crate::{CatalogError, Result};
 
-/// How often a commit is recomputed after losing a compare-and-swap before giving up with 409.
-const MAX_ATTEMPTS: usize = 8;
+/// How often a commit is recomputed after losing a compare-and-swap (to another replica: this
+/// process serializes its own commits per table) before giving up with 409.
+const MAX_ATTEMPTS: u32 = 10;
 
 /// One table's part of a commit.
 #[derive(Debug, Clone)]
@@ -26,14 +27,20 @@ pub struct TableChange {
 
 impl TableChange {
     fn creates(&self) -> bool {
-        self.requirements.iter().any(|r| matches!(r, TableRequirement::NotExist))
+        self.requirements
+            .iter()
+            .any(|r| matches!(r, TableRequirement::NotExist))
     }
 }
 
 impl Catalog {
     /// Commits to one table. A change asserting that the table does not exist creates it (the
     /// second half of a staged create).
-    pub async fn commit_table(&self, env: &Environment, change: TableChange) -> Result<LoadedTable> {
+    pub async fn commit_table(
+        &self,
+        env: &Environment,
+        change: TableChange,
+    ) -> Result<LoadedTable> {
         if change.creates() {
             return self.commit_create(env, change).await;
         }
@@ -42,7 +49,11 @@ impl Catalog {
     }
 
     /// Commits to several tables atomically: all of them or none.
-    pub async fn commit_transaction(&self, env: &Environment, changes: Vec<TableChange>) -> Result<()> {
+    pub async fn commit_transaction(
+        &self,
+        env: &Environment,
+        changes: Vec<TableChange>,
+    ) -> Result<()> {
         for (i, change) in changes.iter().enumerate() {
             if change.creates() {
                 return Err(CatalogError::BadRequest(format!(
@@ -60,8 +71,14 @@ impl Catalog {
         self.commit_changes(env, changes).await.map(|_| ())
     }
 
-    async fn commit_changes(&self, env: &Environment, changes: Vec<TableChange>) -> Result<Vec<LoadedTable>> {
+    async fn commit_changes(
+        &self,
+        env: &Environment,
+        changes: Vec<TableChange>,
+    ) -> Result<Vec<LoadedTable>> {
         let warehouse = self.warehouse(env)?;
+        let keys: Vec<String> = changes.iter().map(|c| lock_key(env, &c.ident)).collect();
+        let _locked = self.commit_locks.lock(&keys).await;
         for attempt in 1..=MAX_ATTEMPTS {
             let mut written = Vec::new();
             let prepared = self.prepare(env, &warehouse, &changes, &mut written).await;
@@ -80,6 +97,7 @@ impl Catalog {
                 Ok(SwapOutcome::Conflict) => {
                     tracing::debug!(attempt, "commit lost a race; recomputing");
                     delete_orphans(&warehouse, &written).await;
+                    backoff(attempt).await;
                 }
                 // The files may be what the table now points at: keep them.
                 Err(e @ CatalogError::CommitStateUnknown(_)) => return Err(e),
@@ -108,7 +126,9 @@ impl Catalog {
             let (_, record) = self.table_record(env, &change.ident).await?;
             let current = from_json(&record.metadata)?;
             check_requirements(&change.requirements, &current, &record.metadata)?;
-            let Some(next) = apply_updates(current, &record.metadata_location, change.updates.clone())? else {
+            let Some(next) =
+                apply_updates(current, &record.metadata_location, change.updates.clone())?
+            else {
                 results.push(self.loaded(env, Some(record.metadata_location), record.metadata));
                 continue;
             };
@@ -136,11 +156,23 @@ impl Catalog {
         }
         let ident = change.ident;
         let namespace = self.namespace_record(env, &ident.namespace).await?;
-        if self.store.object(&namespace.uid, &ident.name).await?.is_some() {
-            return Err(CatalogError::CommitFailed("Requirement failed: table already exists".into()));
+        if self
+            .store
+            .object(&namespace.uid, &ident.name)
+            .await?
+            .is_some()
+        {
+            return Err(CatalogError::CommitFailed(
+                "Requirement failed: table already exists".into(),
+            ));
         }
         let warehouse = self.warehouse(env)?;
-        let default_location = table_location(warehouse.root(), ident.namespace.levels(), &ident.name, Uuid::now_v7());
+        let default_location = table_location(
+            warehouse.root(),
+            ident.namespace.levels(),
+            &ident.name,
+            Uuid::now_v7(),
+        );
         let metadata = metadata_for_create(change.updates, default_location.as_str())?;
         let json = to_json(&metadata)?;
         let file = write_metadata(&warehouse, &metadata, &json, 0).await?;
@@ -153,13 +185,32 @@ impl Catalog {
             metadata: json,
             version: 0,
         };
-        match self.insert_table(env, &warehouse, &namespace, &ident, record).await {
-            Err(CatalogError::TableExists(_) | CatalogError::ViewExists(_)) => {
-                Err(CatalogError::CommitFailed("Requirement failed: table already exists".into()))
-            }
+        match self
+            .insert_table(env, &warehouse, &namespace, &ident, record)
+            .await
+        {
+            Err(CatalogError::TableExists(_) | CatalogError::ViewExists(_)) => Err(
+                CatalogError::CommitFailed("Requirement failed: table already exists".into()),
+            ),
             other => other,
         }
     }
+}
+
+fn lock_key(env: &Environment, ident: &TableIdent) -> String {
+    format!(
+        "{}\u{1f}{}\u{1f}{}",
+        env.uid,
+        ident.namespace.key(),
+        ident.name
+    )
+}
+
+/// Random, growing pauses spread replicas that keep colliding on one table.
+async fn backoff(attempt: u32) {
+    let ceiling_ms = 2u64.pow(attempt.min(8));
+    let pause = rand::random_range(0..=ceiling_ms);
+    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
 }
 
 /// A known-failed commit's files are never referenced: remove them, best-effort.

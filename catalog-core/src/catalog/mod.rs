@@ -1,6 +1,7 @@
 //! The catalog service: every operation the REST API offers, on one environment at a time.
 
 mod commits;
+mod locks;
 mod namespaces;
 mod tables;
 
@@ -26,6 +27,7 @@ const MAX_PAGE_SIZE: usize = 10_000;
 pub struct Catalog {
     store: Arc<dyn MetadataStore>,
     warehouses: Mutex<HashMap<String, Arc<Warehouse>>>,
+    commit_locks: locks::TableLocks,
 }
 
 impl Catalog {
@@ -33,11 +35,17 @@ impl Catalog {
         Self {
             store,
             warehouses: Mutex::default(),
+            commit_locks: locks::TableLocks::default(),
         }
     }
 
     /// Makes sure organization `org` has environment `env` (the embedded default's first start).
-    pub async fn ensure_environment(&self, org: &str, env: &str, storage: StorageConfig) -> Result<Environment> {
+    pub async fn ensure_environment(
+        &self,
+        org: &str,
+        env: &str,
+        storage: StorageConfig,
+    ) -> Result<Environment> {
         Location::parse(&storage.location)?;
         self.store.ensure_organization(org, org).await?;
         if let Some(existing) = self.store.environment(org, env).await? {
@@ -80,7 +88,10 @@ impl Catalog {
     /// The storage of an environment, opened once per process.
     pub fn warehouse(&self, env: &Environment) -> Result<Arc<Warehouse>> {
         let mut warehouses = self.warehouses.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = warehouses.get(&env.uid).filter(|w| *w.config() == env.storage) {
+        if let Some(w) = warehouses
+            .get(&env.uid)
+            .filter(|w| *w.config() == env.storage)
+        {
             return Ok(w.clone());
         }
         let warehouse = Arc::new(Warehouse::new(env.storage.clone())?);
@@ -94,7 +105,10 @@ fn page_bounds(page: &PageRequest) -> Result<(Option<String>, Option<usize>)> {
     let Some(token) = page.token.as_deref() else {
         return Ok((None, None));
     };
-    let size = page.size.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    let size = page
+        .size
+        .unwrap_or(DEFAULT_PAGE_SIZE)
+        .clamp(1, MAX_PAGE_SIZE);
     if token.is_empty() {
         return Ok((None, Some(size)));
     }

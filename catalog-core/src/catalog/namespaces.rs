@@ -21,7 +21,12 @@ impl Catalog {
         let (after, limit) = page_bounds(page)?;
         let items = self
             .store
-            .list_namespaces(&env.uid, &parent_key, after.as_deref(), limit.map(|l| l + 1))
+            .list_namespaces(
+                &env.uid,
+                &parent_key,
+                after.as_deref(),
+                limit.map(|l| l + 1),
+            )
             .await?;
         Ok(into_page(items, limit, NamespaceIdent::key))
     }
@@ -35,13 +40,21 @@ impl Catalog {
         if let Some(parent) = ns.parent() {
             self.namespace_record(env, &parent).await?;
         }
-        if !self.store.create_namespace(&env.uid, ns, &properties).await? {
+        if !self
+            .store
+            .create_namespace(&env.uid, ns, &properties)
+            .await?
+        {
             return Err(CatalogError::NamespaceExists(ns.clone()));
         }
         Ok(properties)
     }
 
-    pub async fn load_namespace(&self, env: &Environment, ns: &NamespaceIdent) -> Result<Properties> {
+    pub async fn load_namespace(
+        &self,
+        env: &Environment,
+        ns: &NamespaceIdent,
+    ) -> Result<Properties> {
         Ok(self.namespace_record(env, ns).await?.properties)
     }
 
@@ -85,11 +98,17 @@ impl Catalog {
             properties.insert(key.clone(), value);
             result.updated.push(key);
         }
-        self.store.set_namespace_properties(&record.uid, &properties).await?;
+        self.store
+            .set_namespace_properties(&record.uid, &properties)
+            .await?;
         Ok(result)
     }
 
-    pub(crate) async fn namespace_record(&self, env: &Environment, ns: &NamespaceIdent) -> Result<NamespaceRecord> {
+    pub(crate) async fn namespace_record(
+        &self,
+        env: &Environment,
+        ns: &NamespaceIdent,
+    ) -> Result<NamespaceRecord> {
         self.store
             .namespace(&env.uid, ns)
             .await?

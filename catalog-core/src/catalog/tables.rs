@@ -46,20 +46,33 @@ impl Catalog {
         let (after, limit) = page_bounds(page)?;
         let names = self
             .store
-            .list_objects(&record.uid, ObjectKind::Table, after.as_deref(), limit.map(|l| l + 1))
+            .list_objects(
+                &record.uid,
+                ObjectKind::Table,
+                after.as_deref(),
+                limit.map(|l| l + 1),
+            )
             .await?;
         let page = into_page(names, limit, String::clone);
         Ok(Page {
             items: page
                 .items
                 .into_iter()
-                .map(|name| TableIdent { namespace: ns.clone(), name })
+                .map(|name| TableIdent {
+                    namespace: ns.clone(),
+                    name,
+                })
                 .collect(),
             next_token: page.next_token,
         })
     }
 
-    pub async fn create_table(&self, env: &Environment, ns: &NamespaceIdent, request: CreateTable) -> Result<LoadedTable> {
+    pub async fn create_table(
+        &self,
+        env: &Environment,
+        ns: &NamespaceIdent,
+        request: CreateTable,
+    ) -> Result<LoadedTable> {
         let ident = TableIdent::new(ns.clone(), request.name.clone())?;
         let namespace = self.namespace_record(env, ns).await?;
         self.ensure_name_free(&namespace, &ident).await?;
@@ -90,7 +103,8 @@ impl Catalog {
             metadata: metadata_json,
             version: 0,
         };
-        self.insert_table(env, &warehouse, &namespace, &ident, record).await
+        self.insert_table(env, &warehouse, &namespace, &ident, record)
+            .await
     }
 
     /// Inserts a new table row; if the name was taken meanwhile, removes the file just written.
@@ -118,7 +132,12 @@ impl Catalog {
         Ok(self.loaded(env, Some(record.metadata_location), record.metadata))
     }
 
-    pub async fn drop_table(&self, env: &Environment, ident: &TableIdent, purge: bool) -> Result<()> {
+    pub async fn drop_table(
+        &self,
+        env: &Environment,
+        ident: &TableIdent,
+        purge: bool,
+    ) -> Result<()> {
         let (_, record) = self.table_record(env, ident).await?;
         if !self.store.delete_object(&env.uid, &record.uid).await? {
             return Err(CatalogError::NoSuchTable(ident.clone()));
@@ -148,10 +167,12 @@ impl Catalog {
         let warehouse = self.warehouse(env)?;
         let file = inside_warehouse(&warehouse, metadata_location)?;
         let text = warehouse.read_file(&file).await?;
-        let text = String::from_utf8(text.to_vec())
-            .map_err(|_| CatalogError::BadRequest(format!("Metadata file is not UTF-8 JSON: {file}")))?;
-        let metadata: TableMetadata = serde_json::from_str(&text)
-            .map_err(|e| CatalogError::BadRequest(format!("Invalid table metadata in {file}: {e}")))?;
+        let text = String::from_utf8(text.to_vec()).map_err(|_| {
+            CatalogError::BadRequest(format!("Metadata file is not UTF-8 JSON: {file}"))
+        })?;
+        let metadata: TableMetadata = serde_json::from_str(&text).map_err(|e| {
+            CatalogError::BadRequest(format!("Invalid table metadata in {file}: {e}"))
+        })?;
         let metadata_json = to_json(&metadata)?;
         let version = version_of(file.as_str());
         match self.store.object(&namespace.uid, name).await? {
@@ -165,7 +186,9 @@ impl Catalog {
                     version,
                 };
                 match self.store.swap_metadata(&[swap]).await? {
-                    SwapOutcome::Committed => Ok(self.loaded(env, Some(file.to_string()), metadata_json)),
+                    SwapOutcome::Committed => {
+                        Ok(self.loaded(env, Some(file.to_string()), metadata_json))
+                    }
                     SwapOutcome::Conflict => Err(CatalogError::CommitFailed(format!(
                         "Table {ident} changed while it was being registered; retry"
                     ))),
@@ -192,11 +215,20 @@ impl Catalog {
         }
     }
 
-    pub async fn rename_table(&self, env: &Environment, from: &TableIdent, to: &TableIdent) -> Result<()> {
+    pub async fn rename_table(
+        &self,
+        env: &Environment,
+        from: &TableIdent,
+        to: &TableIdent,
+    ) -> Result<()> {
         let (_, record) = self.table_record(env, from).await?;
         let destination = self.namespace_record(env, &to.namespace).await?;
         TableIdent::new(to.namespace.clone(), to.name.clone())?;
-        if self.store.rename_object(&env.uid, &record.uid, &destination.uid, &to.name).await? {
+        if self
+            .store
+            .rename_object(&env.uid, &record.uid, &destination.uid, &to.name)
+            .await?
+        {
             return Ok(());
         }
         self.ensure_name_free(&destination, to).await?;
@@ -204,23 +236,40 @@ impl Catalog {
     }
 
     /// The namespace and the table row, or NoSuchTable (a view of that name is not a table).
-    pub(crate) async fn table_record(&self, env: &Environment, ident: &TableIdent) -> Result<(NamespaceRecord, ObjectRecord)> {
+    pub(crate) async fn table_record(
+        &self,
+        env: &Environment,
+        ident: &TableIdent,
+    ) -> Result<(NamespaceRecord, ObjectRecord)> {
         let not_found = || CatalogError::NoSuchTable(ident.clone());
-        let namespace = self.store.namespace(&env.uid, &ident.namespace).await?.ok_or_else(not_found)?;
+        let namespace = self
+            .store
+            .namespace(&env.uid, &ident.namespace)
+            .await?
+            .ok_or_else(not_found)?;
         match self.store.object(&namespace.uid, &ident.name).await? {
             Some(record) if record.kind == ObjectKind::Table => Ok((namespace, record)),
             _ => Err(not_found()),
         }
     }
 
-    async fn ensure_name_free(&self, namespace: &NamespaceRecord, ident: &TableIdent) -> Result<()> {
+    async fn ensure_name_free(
+        &self,
+        namespace: &NamespaceRecord,
+        ident: &TableIdent,
+    ) -> Result<()> {
         match self.store.object(&namespace.uid, &ident.name).await? {
             Some(existing) => Err(name_taken(existing.kind, ident)),
             None => Ok(()),
         }
     }
 
-    pub(crate) fn loaded(&self, env: &Environment, metadata_location: Option<String>, metadata: String) -> LoadedTable {
+    pub(crate) fn loaded(
+        &self,
+        env: &Environment,
+        metadata_location: Option<String>,
+        metadata: String,
+    ) -> LoadedTable {
         LoadedTable {
             metadata_location,
             metadata,
@@ -258,7 +307,9 @@ pub(crate) async fn write_metadata(
     let table = inside_warehouse(warehouse, metadata.location())?;
     let version = u64::try_from(version).unwrap_or_default();
     let file = table.join("metadata").join(&metadata_file_name(version));
-    warehouse.create_file(&file, Bytes::from(metadata_json.to_string())).await?;
+    warehouse
+        .create_file(&file, Bytes::from(metadata_json.to_string()))
+        .await?;
     Ok(file)
 }
 
@@ -270,9 +321,11 @@ fn version_of(location: &str) -> i64 {
 }
 
 pub(crate) fn to_json(metadata: &TableMetadata) -> Result<String> {
-    serde_json::to_string(metadata).map_err(|e| CatalogError::Internal(format!("cannot serialize table metadata: {e}")))
+    serde_json::to_string(metadata)
+        .map_err(|e| CatalogError::Internal(format!("cannot serialize table metadata: {e}")))
 }
 
 pub(crate) fn from_json(text: &str) -> Result<TableMetadata> {
-    serde_json::from_str(text).map_err(|e| CatalogError::Internal(format!("stored table metadata is unreadable: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| CatalogError::Internal(format!("stored table metadata is unreadable: {e}")))
 }

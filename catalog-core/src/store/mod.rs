@@ -91,8 +91,17 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     async fn environments_with_id(&self, env_id: &str) -> Result<Vec<Environment>>;
 
     /// Creates a namespace; `false` when it already exists.
-    async fn create_namespace(&self, env_uid: &str, ns: &NamespaceIdent, properties: &Properties) -> Result<bool>;
-    async fn namespace(&self, env_uid: &str, ns: &NamespaceIdent) -> Result<Option<NamespaceRecord>>;
+    async fn create_namespace(
+        &self,
+        env_uid: &str,
+        ns: &NamespaceIdent,
+        properties: &Properties,
+    ) -> Result<bool>;
+    async fn namespace(
+        &self,
+        env_uid: &str,
+        ns: &NamespaceIdent,
+    ) -> Result<Option<NamespaceRecord>>;
     /// Direct children of `parent` ("" = top level) in name order, after the key `after`.
     async fn list_namespaces(
         &self,
@@ -123,5 +132,11 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// Removes a table or view; `false` when it was already gone.
     async fn delete_object(&self, env_uid: &str, uid: &str) -> Result<bool>;
     /// Moves a table or view to another namespace and/or name; `false` when the name is taken.
-    async fn rename_object(&self, env_uid: &str, uid: &str, ns_uid: &str, name: &str) -> Result<bool>;
+    async fn rename_object(
+        &self,
+        env_uid: &str,
+        uid: &str,
+        ns_uid: &str,
+        name: &str,
+    ) -> Result<bool>;
 }

@@ -9,7 +9,10 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use uuid::Uuid;
 
-use super::{DropOutcome, MetadataStore, MetadataSwap, NamespaceRecord, ObjectKind, ObjectRecord, SwapOutcome};
+use super::{
+    DropOutcome, MetadataStore, MetadataSwap, NamespaceRecord, ObjectKind, ObjectRecord,
+    SwapOutcome,
+};
 use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
 use crate::{CatalogError, Result};
 
@@ -33,7 +36,8 @@ fn now_ms() -> i64 {
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
 }
 
 impl SqlStore {
@@ -105,12 +109,22 @@ fn prepare_sqlite_url(url: &str) -> Result<String> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path != ":memory:" && !path.is_empty() {
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| CatalogError::Internal(format!("cannot create {}: {e}", parent.display())))?;
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                CatalogError::Internal(format!("cannot create {}: {e}", parent.display()))
+            })?;
         }
     }
-    let query = if query.contains("mode=") { query.to_string() } else if query.is_empty() { "mode=rwc".to_string() } else { format!("{query}&mode=rwc") };
+    let query = if query.contains("mode=") {
+        query.to_string()
+    } else if query.is_empty() {
+        "mode=rwc".to_string()
+    } else {
+        format!("{query}&mode=rwc")
+    };
     Ok(format!("sqlite://{path}?{query}"))
 }
 
@@ -132,13 +146,15 @@ fn environment_from_row(row: &AnyRow) -> Result<Environment> {
         org_id: row.try_get("org_id")?,
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        storage: serde_json::from_str(&storage)
-            .map_err(|e| CatalogError::Internal(format!("stored storage settings are unreadable: {e}")))?,
+        storage: serde_json::from_str(&storage).map_err(|e| {
+            CatalogError::Internal(format!("stored storage settings are unreadable: {e}"))
+        })?,
     })
 }
 
 fn properties_from_json(json: &str) -> Result<Properties> {
-    serde_json::from_str(json).map_err(|e| CatalogError::Internal(format!("stored properties are unreadable: {e}")))
+    serde_json::from_str(json)
+        .map_err(|e| CatalogError::Internal(format!("stored properties are unreadable: {e}")))
 }
 
 fn properties_to_json(properties: &Properties) -> String {
@@ -169,7 +185,8 @@ impl MetadataStore for SqlStore {
             name: env.name.clone(),
             storage: env.storage.clone(),
         };
-        let storage = serde_json::to_string(&created.storage).map_err(|e| CatalogError::Internal(e.to_string()))?;
+        let storage = serde_json::to_string(&created.storage)
+            .map_err(|e| CatalogError::Internal(e.to_string()))?;
         let inserted = sqlx::query(
             "INSERT INTO environments (uid, org_id, id, name, storage, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -189,16 +206,31 @@ impl MetadataStore for SqlStore {
     }
 
     async fn environment(&self, org_id: &str, env_id: &str) -> Result<Option<Environment>> {
-        let row = sqlx::query("SELECT uid, org_id, id, name, storage FROM environments WHERE org_id = $1 AND id = $2").bind(org_id).bind(env_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(
+            "SELECT uid, org_id, id, name, storage FROM environments WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id)
+        .bind(env_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(environment_from_row).transpose()
     }
 
     async fn environments_with_id(&self, env_id: &str) -> Result<Vec<Environment>> {
-        let rows = sqlx::query("SELECT uid, org_id, id, name, storage FROM environments WHERE id = $1").bind(env_id).fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT uid, org_id, id, name, storage FROM environments WHERE id = $1")
+                .bind(env_id)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(environment_from_row).collect()
     }
 
-    async fn create_namespace(&self, env_uid: &str, ns: &NamespaceIdent, properties: &Properties) -> Result<bool> {
+    async fn create_namespace(
+        &self,
+        env_uid: &str,
+        ns: &NamespaceIdent,
+        properties: &Properties,
+    ) -> Result<bool> {
         let inserted = sqlx::query(
             "INSERT INTO namespaces (uid, env_uid, name, parent, properties, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -217,12 +249,17 @@ impl MetadataStore for SqlStore {
         }
     }
 
-    async fn namespace(&self, env_uid: &str, ns: &NamespaceIdent) -> Result<Option<NamespaceRecord>> {
-        let row = sqlx::query("SELECT uid, properties FROM namespaces WHERE env_uid = $1 AND name = $2")
-            .bind(env_uid)
-            .bind(ns.key())
-            .fetch_optional(&self.pool)
-            .await?;
+    async fn namespace(
+        &self,
+        env_uid: &str,
+        ns: &NamespaceIdent,
+    ) -> Result<Option<NamespaceRecord>> {
+        let row =
+            sqlx::query("SELECT uid, properties FROM namespaces WHERE env_uid = $1 AND name = $2")
+                .bind(env_uid)
+                .bind(ns.key())
+                .fetch_optional(&self.pool)
+                .await?;
         let Some(row) = row else { return Ok(None) };
         let properties: String = row.try_get("properties")?;
         Ok(Some(NamespaceRecord {
@@ -345,7 +382,14 @@ impl MetadataStore for SqlStore {
             Err(e) if is_unique_violation(&e) => return Ok(false),
             Err(e) => return Err(e.into()),
         }
-        record_event(&mut tx, env_uid, &object.uid, "created", &object.metadata_location).await?;
+        record_event(
+            &mut tx,
+            env_uid,
+            &object.uid,
+            "created",
+            &object.metadata_location,
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -371,11 +415,20 @@ impl MetadataStore for SqlStore {
                 tx.rollback().await?;
                 return Ok(SwapOutcome::Conflict);
             }
-            record_event(&mut tx, &swap.env_uid, &swap.uid, "committed", &swap.new_location).await?;
+            record_event(
+                &mut tx,
+                &swap.env_uid,
+                &swap.uid,
+                "committed",
+                &swap.new_location,
+            )
+            .await?;
         }
-        tx.commit()
-            .await
-            .map_err(|e| CatalogError::CommitStateUnknown(format!("the metadata store did not confirm the commit: {e}")))?;
+        tx.commit().await.map_err(|e| {
+            CatalogError::CommitStateUnknown(format!(
+                "the metadata store did not confirm the commit: {e}"
+            ))
+        })?;
         Ok(SwapOutcome::Committed)
     }
 
@@ -393,7 +446,13 @@ impl MetadataStore for SqlStore {
         Ok(true)
     }
 
-    async fn rename_object(&self, env_uid: &str, uid: &str, ns_uid: &str, name: &str) -> Result<bool> {
+    async fn rename_object(
+        &self,
+        env_uid: &str,
+        uid: &str,
+        ns_uid: &str,
+        name: &str,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let renamed = sqlx::query("UPDATE catalog_objects SET namespace_uid = $1, name = $2, updated_at_ms = $3 WHERE uid = $4")
             .bind(ns_uid)

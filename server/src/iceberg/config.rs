@@ -18,22 +18,37 @@ pub struct ConfigQuery {
 
 /// The Tableflow layout: the URI names the environment; any `warehouse` is ignored (DuckDB
 /// sends its ATTACH path there).
-pub async fn tableflow_config(state: Data<AppState>, path: Path<CatalogPath>) -> ApiResult<Json<CatalogConfig>> {
+pub async fn tableflow_config(
+    state: Data<AppState>,
+    path: Path<CatalogPath>,
+) -> ApiResult<Json<CatalogConfig>> {
     state.environment(&path.org, &path.env).await?;
     Ok(Json(catalog_config(None)))
 }
 
 /// The warehouse layout: `warehouse` names the environment, answered with its `prefix`.
 /// Without a `warehouse`, the default organization's default environment is used if it exists.
-pub async fn warehouse_config(state: Data<AppState>, query: Query<ConfigQuery>) -> ApiResult<Json<CatalogConfig>> {
+pub async fn warehouse_config(
+    state: Data<AppState>,
+    query: Query<ConfigQuery>,
+) -> ApiResult<Json<CatalogConfig>> {
     let warehouse = query.warehouse.as_deref().filter(|w| !w.is_empty());
     let env = match warehouse {
         Some(w) => state.catalog.environment_for_warehouse(w).await?,
-        None => state.catalog.environment("default", "default").await.map_err(|_| {
-            ApiError::bad_request("A warehouse is required: set warehouse to {organization}/{environment}")
-        })?,
+        None => state
+            .catalog
+            .environment("default", "default")
+            .await
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "A warehouse is required: set warehouse to {organization}/{environment}",
+                )
+            })?,
     };
-    Ok(Json(catalog_config(Some(format!("{}/{}", env.org_id, env.id)))))
+    Ok(Json(catalog_config(Some(format!(
+        "{}/{}",
+        env.org_id, env.id
+    )))))
 }
 
 fn catalog_config(prefix: Option<String>) -> CatalogConfig {

@@ -35,8 +35,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
         "/iceberg/catalog/organizations/{org}/environments/{env}/v1/config",
         web::get().to(config::tableflow_config),
     )
-    .route("/iceberg/catalog/v1/config", web::get().to(config::warehouse_config))
-    .service(web::scope("/iceberg/catalog/organizations/{org}/environments/{env}/v1").configure(catalog_routes))
+    .route(
+        "/iceberg/catalog/v1/config",
+        web::get().to(config::warehouse_config),
+    )
+    .service(
+        web::scope("/iceberg/catalog/organizations/{org}/environments/{env}/v1")
+            .configure(catalog_routes),
+    )
     .service(web::scope("/iceberg/catalog/v1/{org}/{env}").configure(catalog_routes));
 }
 
@@ -53,7 +59,10 @@ fn catalog_routes(cfg: &mut ServiceConfig) {
             .route(web::head().to(namespaces::exists))
             .route(web::delete().to(namespaces::drop)),
     )
-    .route("/namespaces/{namespace}/properties", web::post().to(namespaces::update_properties))
+    .route(
+        "/namespaces/{namespace}/properties",
+        web::post().to(namespaces::update_properties),
+    )
     .service(
         web::resource("/namespaces/{namespace}/tables")
             .route(web::get().to(tables::list))
@@ -66,8 +75,17 @@ fn catalog_routes(cfg: &mut ServiceConfig) {
             .route(web::post().to(tables::commit))
             .route(web::delete().to(tables::drop)),
     )
-    .route("/namespaces/{namespace}/register", web::post().to(tables::register))
-    .route("/namespaces/{namespace}/tables/{table}/metrics", web::post().to(tables::report_metrics))
+    .route(
+        "/namespaces/{namespace}/register",
+        web::post().to(tables::register),
+    )
+    .route(
+        "/namespaces/{namespace}/tables/{table}/metrics",
+        web::post().to(tables::report_metrics),
+    )
     .route("/tables/rename", web::post().to(tables::rename))
-    .route("/transactions/commit", web::post().to(tables::commit_transaction));
+    .route(
+        "/transactions/commit",
+        web::post().to(tables::commit_transaction),
+    );
 }

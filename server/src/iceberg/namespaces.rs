@@ -4,8 +4,8 @@ use actix_web::web::{Data, Json, Path, Query};
 use actix_web::HttpResponse;
 use frazil_catalog::{NamespaceIdent, PageRequest};
 use frazil_openapi::iceberg_rest::{
-    CreateNamespaceRequest, ListNamespacesResponse, NamespaceResponse, UpdateNamespacePropertiesRequest,
-    UpdateNamespacePropertiesResponse,
+    CreateNamespaceRequest, ListNamespacesResponse, NamespaceResponse,
+    UpdateNamespacePropertiesRequest, UpdateNamespacePropertiesResponse,
 };
 use serde::Deserialize;
 
@@ -22,17 +22,33 @@ pub struct ListQuery {
     page_size: Option<usize>,
 }
 
-pub async fn list(state: Data<AppState>, path: Path<CatalogPath>, query: Query<ListQuery>) -> ApiResult<Json<ListNamespacesResponse>> {
+pub async fn list(
+    state: Data<AppState>,
+    path: Path<CatalogPath>,
+    query: Query<ListQuery>,
+) -> ApiResult<Json<ListNamespacesResponse>> {
     let env = state.environment(&path.org, &path.env).await?;
     // An empty `parent` means none, for older clients.
-    let parent = query.parent.as_deref().filter(|p| !p.is_empty()).map(paths::namespace).transpose()?;
+    let parent = query
+        .parent
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(paths::namespace)
+        .transpose()?;
     let page = PageRequest {
         token: query.page_token.clone(),
         size: query.page_size,
     };
-    let listed = state.catalog.list_namespaces(&env, parent.as_ref(), &page).await?;
+    let listed = state
+        .catalog
+        .list_namespaces(&env, parent.as_ref(), &page)
+        .await?;
     Ok(Json(ListNamespacesResponse {
-        namespaces: listed.items.into_iter().map(|ns| ns.levels().to_vec()).collect(),
+        namespaces: listed
+            .items
+            .into_iter()
+            .map(|ns| ns.levels().to_vec())
+            .collect(),
         next_page_token: listed.next_token,
     }))
 }
@@ -55,7 +71,10 @@ pub async fn create(
     }))
 }
 
-pub async fn load(state: Data<AppState>, path: Path<NamespacePath>) -> ApiResult<Json<NamespaceResponse>> {
+pub async fn load(
+    state: Data<AppState>,
+    path: Path<NamespacePath>,
+) -> ApiResult<Json<NamespaceResponse>> {
     let env = state.environment(&path.org, &path.env).await?;
     let ns = paths::namespace(&path.namespace)?;
     let properties = state.catalog.load_namespace(&env, &ns).await?;
@@ -92,7 +111,12 @@ pub async fn update_properties(
     let body = body.into_inner();
     let result = state
         .catalog
-        .update_namespace_properties(&env, &ns, body.removals.unwrap_or_default(), body.updates.unwrap_or_default())
+        .update_namespace_properties(
+            &env,
+            &ns,
+            body.removals.unwrap_or_default(),
+            body.updates.unwrap_or_default(),
+        )
         .await?;
     Ok(Json(UpdateNamespacePropertiesResponse {
         updated: result.updated,

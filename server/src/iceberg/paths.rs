@@ -43,6 +43,9 @@ pub fn identifier(namespace: Vec<String>, name: String) -> ApiResult<TableIdent>
 
 impl AppState {
     pub async fn environment(&self, org: &str, env: &str) -> ApiResult<Environment> {
-        self.catalog.environment(org, env).await.map_err(ApiError::from)
+        self.catalog
+            .environment(org, env)
+            .await
+            .map_err(ApiError::from)
     }
 }

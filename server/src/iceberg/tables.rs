@@ -5,8 +5,9 @@ use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use frazil_catalog::{CreateTable, LoadedTable, PageRequest, TableChange};
 use frazil_openapi::iceberg_rest::{
-    CommitTableRequest, CommitTableResponse, CommitTransactionRequest, CreateTableRequest, ListTablesResponse,
-    LoadTableResult, RegisterTableRequest, RenameTableRequest, ReportMetricsRequest, TableIdentifier,
+    CommitTableRequest, CommitTableResponse, CommitTransactionRequest, CreateTableRequest,
+    ListTablesResponse, LoadTableResult, RegisterTableRequest, RenameTableRequest,
+    ReportMetricsRequest, TableIdentifier,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -23,7 +24,11 @@ pub struct ListQuery {
     page_size: Option<usize>,
 }
 
-pub async fn list(state: Data<AppState>, path: Path<NamespacePath>, query: Query<ListQuery>) -> ApiResult<Json<ListTablesResponse>> {
+pub async fn list(
+    state: Data<AppState>,
+    path: Path<NamespacePath>,
+    query: Query<ListQuery>,
+) -> ApiResult<Json<ListTablesResponse>> {
     let env = state.environment(&path.org, &path.env).await?;
     let ns = paths::namespace(&path.namespace)?;
     let page = PageRequest {
@@ -44,7 +49,11 @@ pub async fn list(state: Data<AppState>, path: Path<NamespacePath>, query: Query
     }))
 }
 
-pub async fn create(state: Data<AppState>, path: Path<NamespacePath>, body: Json<CreateTableRequest>) -> ApiResult<HttpResponse> {
+pub async fn create(
+    state: Data<AppState>,
+    path: Path<NamespacePath>,
+    body: Json<CreateTableRequest>,
+) -> ApiResult<HttpResponse> {
     let env = state.environment(&path.org, &path.env).await?;
     let ns = paths::namespace(&path.namespace)?;
     let body = body.into_inner();
@@ -87,7 +96,9 @@ pub async fn load(
     let table = state.catalog.load_table(&env, &ident).await?;
     let tag = etag(&table, query.snapshots);
     if if_none_match(&request, &tag) {
-        return Ok(HttpResponse::NotModified().insert_header(header::ETag(tag)).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header(header::ETag(tag))
+            .finish());
     }
     load_table_response(&table, query.snapshots)
 }
@@ -102,7 +113,11 @@ pub async fn exists(state: Data<AppState>, path: Path<TablePath>) -> ApiResult<H
     })
 }
 
-pub async fn commit(state: Data<AppState>, path: Path<TablePath>, body: Json<CommitTableRequest>) -> ApiResult<HttpResponse> {
+pub async fn commit(
+    state: Data<AppState>,
+    path: Path<TablePath>,
+    body: Json<CommitTableRequest>,
+) -> ApiResult<HttpResponse> {
     let env = state.environment(&path.org, &path.env).await?;
     let ident = paths::table(&path.namespace, &path.table)?;
     let body = body.into_inner();
@@ -130,9 +145,9 @@ pub async fn commit_transaction(
     let env = state.environment(&path.org, &path.env).await?;
     let mut changes = Vec::new();
     for change in body.into_inner().table_changes {
-        let identifier = change
-            .identifier
-            .ok_or_else(|| ApiError::bad_request("Every table change of a transaction needs its identifier"))?;
+        let identifier = change.identifier.ok_or_else(|| {
+            ApiError::bad_request("Every table change of a transaction needs its identifier")
+        })?;
         changes.push(TableChange {
             ident: paths::identifier(identifier.namespace, identifier.name)?,
             requirements: change.requirements,
@@ -155,24 +170,43 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error
     match text.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(serde::de::Error::custom(format!("expected true or false, got {text:?}"))),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected true or false, got {text:?}"
+        ))),
     }
 }
 
-pub async fn drop(state: Data<AppState>, path: Path<TablePath>, query: Query<DropQuery>) -> ApiResult<HttpResponse> {
+pub async fn drop(
+    state: Data<AppState>,
+    path: Path<TablePath>,
+    query: Query<DropQuery>,
+) -> ApiResult<HttpResponse> {
     let env = state.environment(&path.org, &path.env).await?;
     let ident = paths::table(&path.namespace, &path.table)?;
-    state.catalog.drop_table(&env, &ident, query.purge_requested).await?;
+    state
+        .catalog
+        .drop_table(&env, &ident, query.purge_requested)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn register(state: Data<AppState>, path: Path<NamespacePath>, body: Json<RegisterTableRequest>) -> ApiResult<HttpResponse> {
+pub async fn register(
+    state: Data<AppState>,
+    path: Path<NamespacePath>,
+    body: Json<RegisterTableRequest>,
+) -> ApiResult<HttpResponse> {
     let env = state.environment(&path.org, &path.env).await?;
     let ns = paths::namespace(&path.namespace)?;
     let body = body.into_inner();
     let table = state
         .catalog
-        .register_table(&env, &ns, &body.name, &body.metadata_location, body.overwrite.unwrap_or(false))
+        .register_table(
+            &env,
+            &ns,
+            &body.name,
+            &body.metadata_location,
+            body.overwrite.unwrap_or(false),
+        )
         .await?;
     load_table_response(&table, Snapshots::All)
 }
@@ -226,20 +260,29 @@ fn load_table_response(table: &LoadedTable, snapshots: Snapshots) -> ApiResult<H
 
 /// Keeps only the snapshots a branch or tag points at; `snapshot-log` stays whole.
 fn only_referenced_snapshots(metadata: &str) -> ApiResult<String> {
-    let mut value: serde_json::Value =
-        serde_json::from_str(metadata).map_err(|e| ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string())))?;
+    let mut value: serde_json::Value = serde_json::from_str(metadata)
+        .map_err(|e| ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string())))?;
     let referenced: Vec<i64> = value["refs"]
         .as_object()
-        .map(|refs| refs.values().filter_map(|r| r["snapshot-id"].as_i64()).collect())
+        .map(|refs| {
+            refs.values()
+                .filter_map(|r| r["snapshot-id"].as_i64())
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(snapshots) = value.get_mut("snapshots").and_then(|s| s.as_array_mut()) {
-        snapshots.retain(|s| s["snapshot-id"].as_i64().is_some_and(|id| referenced.contains(&id)));
+        snapshots.retain(|s| {
+            s["snapshot-id"]
+                .as_i64()
+                .is_some_and(|id| referenced.contains(&id))
+        });
     }
     Ok(value.to_string())
 }
 
 fn raw(json: &str) -> ApiResult<&RawValue> {
-    serde_json::from_str(json).map_err(|e| ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string())))
+    serde_json::from_str(json)
+        .map_err(|e| ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string())))
 }
 
 /// A tag per (metadata file, response shape): a table's tag changes with every commit, and the
@@ -249,8 +292,15 @@ fn etag(table: &LoadedTable, snapshots: Snapshots) -> EntityTag {
         Snapshots::All => "all",
         Snapshots::Refs => "refs",
     };
-    let key = format!("{}\n{shape}", table.metadata_location.as_deref().unwrap_or_default());
-    EntityTag::new_strong(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, key.as_bytes()).simple().to_string())
+    let key = format!(
+        "{}\n{shape}",
+        table.metadata_location.as_deref().unwrap_or_default()
+    );
+    EntityTag::new_strong(
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, key.as_bytes())
+            .simple()
+            .to_string(),
+    )
 }
 
 fn if_none_match(request: &HttpRequest, tag: &EntityTag) -> bool {
