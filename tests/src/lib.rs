@@ -1,1 +1,376 @@
+//! End-to-end test harness: starts the real `frazil` binary and stops it on drop.
+//!
+//! Every server gets its own temporary directory (data dir, warehouse, log) and its own metadata
+//! store: a SQLite file in that directory, or a fresh Postgres database `frazil_rs_<uuid>` on
+//! `$FRAZIL_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`), created
+//! and dropped with `psql`.
+//!
+//! - `FRAZIL_BIN` selects the binary (default `<workspace>/target/debug/frazil`); build it first
+//!   with `cargo build --bin frazil`.
+//! - The server's combined stdout/stderr is in `<tempdir>/frazil.log`; a server that exits early
+//!   or panics while serving fails the test.
 
+use std::fmt;
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+
+/// The organization and environment `frazil serve` creates on first start.
+pub const ORG: &str = "default";
+pub const ENV: &str = "default";
+/// The `warehouse` a client sends with the warehouse URI layout.
+pub const WAREHOUSE: &str = "default/default";
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The metadata store behind a server. Every test runs against both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+impl Store {
+    pub const ALL: [Store; 2] = [Store::Sqlite, Store::Postgres];
+}
+
+impl fmt::Display for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Store::Sqlite => "sqlite",
+            Store::Postgres => "postgres",
+        })
+    }
+}
+
+/// The two catalog URI layouts every client must be able to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `{base}/iceberg/catalog/organizations/{org}/environments/{env}`, no warehouse.
+    Tableflow,
+    /// `{base}/iceberg/catalog` with `warehouse={org}/{env}`.
+    Warehouse,
+}
+
+impl Layout {
+    pub const ALL: [Layout; 2] = [Layout::Tableflow, Layout::Warehouse];
+}
+
+/// The path of the `frazil` binary under test.
+pub fn frazil_bin() -> PathBuf {
+    match std::env::var_os("FRAZIL_BIN") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("target")
+            .join("debug")
+            .join("frazil"),
+    }
+}
+
+/// The Postgres server test databases are created on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("FRAZIL_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_string())
+}
+
+/// A running `frazil serve`; killed (and its Postgres database dropped) on drop.
+pub struct Server {
+    store: Store,
+    child: Option<Child>,
+    base_url: String,
+    warehouse_dir: PathBuf,
+    log: PathBuf,
+    postgres: Option<PostgresDatabase>,
+    // Last: removed after the process is gone.
+    dir: tempfile::TempDir,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("store", &self.store)
+            .field("base_url", &self.base_url)
+            .field("dir", &self.dir.path())
+            .finish()
+    }
+}
+
+impl Server {
+    /// Starts the binary against a fresh `store` and waits until `/healthz` answers 200.
+    ///
+    /// Panics (failing the test) if the binary is missing, exits early, or does not answer
+    /// within 30 s.
+    pub async fn start(store: Store) -> Server {
+        match Self::try_start(store).await {
+            Ok(server) => server,
+            Err(e) => panic!("starting frazil ({store}) failed: {e:#}"),
+        }
+    }
+
+    async fn try_start(store: Store) -> anyhow::Result<Server> {
+        let bin = frazil_bin();
+        if !bin.exists() {
+            panic!(
+                "the frazil binary is missing at {}: run `cargo build --bin frazil` first (or set FRAZIL_BIN)",
+                bin.display()
+            );
+        }
+        let dir = tempfile::Builder::new().prefix("frazil-rs-").tempdir()?;
+        let data_dir = dir.path().join("data");
+        let warehouse_dir = dir.path().join("warehouse");
+        std::fs::create_dir_all(&data_dir)?;
+        std::fs::create_dir_all(&warehouse_dir)?;
+        let warehouse_url = reqwest::Url::from_directory_path(&warehouse_dir)
+            .map_err(|()| anyhow!("not an absolute path: {}", warehouse_dir.display()))?
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
+
+        let postgres = match store {
+            Store::Sqlite => None,
+            Store::Postgres => Some(PostgresDatabase::create(&postgres_admin_url())?),
+        };
+        let database_url = match &postgres {
+            None => format!("sqlite://{}", data_dir.join("frazil.db").display()),
+            Some(db) => db.url.clone(),
+        };
+
+        let mut server = Server {
+            store,
+            child: None,
+            base_url: String::new(),
+            warehouse_dir,
+            log: dir.path().join("frazil.log"),
+            postgres,
+            dir,
+        };
+        // A free port can be taken by someone else between our probe and the server's bind:
+        // try a few ports before giving up.
+        let mut last_error = None;
+        for _attempt in 0..3 {
+            let port = free_port()?;
+            let log = File::create(&server.log)?;
+            let mut command = Command::new(&bin);
+            command
+                .arg("serve")
+                .current_dir(server.dir.path())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log);
+            // Nothing from the caller's FRAZIL_* configuration leaks into the server under test.
+            for (key, _) in std::env::vars_os() {
+                if key.to_string_lossy().starts_with("FRAZIL_") {
+                    command.env_remove(key);
+                }
+            }
+            command
+                .env("FRAZIL_LISTEN", format!("127.0.0.1:{port}"))
+                .env("FRAZIL_DATA_DIR", &data_dir)
+                .env("FRAZIL_DATABASE_URL", &database_url)
+                .env("FRAZIL_WAREHOUSE", &warehouse_url)
+                .env("RUST_BACKTRACE", "1");
+            let child = command
+                .spawn()
+                .with_context(|| format!("spawning {}", bin.display()))?;
+            server.child = Some(child);
+            server.base_url = format!("http://127.0.0.1:{port}");
+            match server.wait_healthy().await {
+                Ok(()) => return Ok(server),
+                Err(e) => {
+                    let log = server.log_text();
+                    server.stop();
+                    if log.contains("Address already in use") {
+                        last_error = Some(e);
+                        continue;
+                    }
+                    bail!("{e:#}\n--- frazil log ---\n{log}");
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow!("no free port")))
+    }
+
+    async fn wait_healthy(&mut self) -> anyhow::Result<()> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let url = format!("{}/healthz", self.base_url);
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let mut last = String::from("no answer yet");
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    bail!("frazil exited with {status} before answering {url}");
+                }
+            }
+            match client.get(&url).send().await {
+                Ok(response) if response.status() == reqwest::StatusCode::OK => return Ok(()),
+                Ok(response) => last = format!("HTTP {}", response.status()),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("frazil did not answer {url} with 200 within {STARTUP_TIMEOUT:?} (last: {last})")
+    }
+
+    pub fn store(&self) -> Store {
+        self.store
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The Tableflow-layout catalog URI (no warehouse needed).
+    pub fn tableflow_uri(&self) -> String {
+        format!(
+            "{}/iceberg/catalog/organizations/{ORG}/environments/{ENV}",
+            self.base_url
+        )
+    }
+
+    /// The warehouse-layout catalog URI; clients send `warehouse=`[`WAREHOUSE`].
+    pub fn warehouse_uri(&self) -> String {
+        format!("{}/iceberg/catalog", self.base_url)
+    }
+
+    pub fn catalog_uri(&self, layout: Layout) -> String {
+        match layout {
+            Layout::Tableflow => self.tableflow_uri(),
+            Layout::Warehouse => self.warehouse_uri(),
+        }
+    }
+
+    /// The REST prefix a client computes after `/v1/config`: `{uri}/v1` for the Tableflow
+    /// layout, `{uri}/v1/{org}/{env}` for the warehouse layout.
+    pub fn api_prefix(&self, layout: Layout) -> String {
+        match layout {
+            Layout::Tableflow => format!("{}/v1", self.tableflow_uri()),
+            Layout::Warehouse => format!("{}/v1/{ORG}/{ENV}", self.warehouse_uri()),
+        }
+    }
+
+    /// The local directory of the default environment's `file://` warehouse.
+    pub fn warehouse_dir(&self) -> &Path {
+        &self.warehouse_dir
+    }
+
+    /// The server's combined stdout and stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("<no log: {e}>"))
+    }
+
+    /// SIGTERM, then SIGKILL if the process has not exited in time. Returns whether the process
+    /// had already exited on its own.
+    fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        let terminated = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if terminated {
+            let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let exited_early = self.stop();
+        if let Some(db) = self.postgres.take() {
+            db.drop_database();
+        }
+        if std::thread::panicking() {
+            return;
+        }
+        let log = self.log_text();
+        if exited_early {
+            panic!("frazil ({}) exited while the test ran:\n{log}", self.store);
+        }
+        if log.contains("panicked at") {
+            panic!("frazil ({}) panicked while serving:\n{log}", self.store);
+        }
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A fresh database on a Postgres server, dropped by [`PostgresDatabase::drop_database`].
+struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    fn create(admin_url: &str) -> anyhow::Result<Self> {
+        let name = format!("frazil_rs_{}", uuid::Uuid::new_v4().simple());
+        let mut url = reqwest::Url::parse(admin_url)
+            .with_context(|| format!("FRAZIL_TEST_POSTGRES_URL is not a URL: {admin_url}"))?;
+        url.set_path(&format!("/{name}"));
+        psql(admin_url, &format!("CREATE DATABASE \"{name}\""))
+            .with_context(|| format!("creating the test database on {admin_url} (is Postgres running? set FRAZIL_TEST_POSTGRES_URL)"))?;
+        Ok(Self {
+            admin_url: admin_url.to_string(),
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    fn drop_database(self) {
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        if let Err(e) = psql(&self.admin_url, &sql) {
+            eprintln!("warning: could not drop test database {}: {e:#}", self.name);
+        }
+    }
+}
+
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let output = Command::new("psql")
+        .args([url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .stdin(Stdio::null())
+        .output()
+        .context("running psql (is it on PATH?)")?;
+    if !output.status.success() {
+        bail!(
+            "psql -c {sql:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// A name no other test uses: `{prefix}_{10 hex digits}`.
+pub fn unique(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &id[..10])
+}

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // test fixtures: a failed setup should fail the test loudly
 //! A catalog on a real store: a SQLite file or a fresh Postgres database, and a local warehouse.
 
 use std::collections::HashMap;
