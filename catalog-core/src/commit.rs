@@ -110,6 +110,16 @@ pub(crate) fn apply_updates(
     base_location: &str,
     updates: Vec<TableUpdate>,
 ) -> Result<Option<TableMetadata>> {
+    if let Some(other) = updates.iter().find_map(|u| match u {
+        TableUpdate::AssignUuid { uuid } if *uuid != base.uuid() => Some(*uuid),
+        _ => None,
+    }) {
+        // Engines (Snowflake, Glue) identify a table by its uuid: it never changes.
+        return Err(CatalogError::BadRequest(format!(
+            "Cannot reassign uuid of table {} to {other}",
+            base.uuid()
+        )));
+    }
     let mut builder =
         TableMetadataBuilder::new_from_metadata(base, Some(base_location.to_string()));
     for update in updates {
@@ -293,6 +303,25 @@ mod tests {
             TableRequirement::DefaultSpecIdMatch { default_spec_id: 0 },
         ];
         check_requirements(&ok, &m, &json).unwrap();
+    }
+
+    #[test]
+    fn a_table_uuid_is_never_reassigned() {
+        let (m, _) = table();
+        let same = vec![TableUpdate::AssignUuid { uuid: m.uuid() }];
+        assert!(
+            apply_updates(m.clone(), "file:///w/t/metadata/0.json", same)
+                .unwrap()
+                .is_none()
+        );
+        let other = vec![TableUpdate::AssignUuid {
+            uuid: uuid::Uuid::from_u128(9),
+        }];
+        let result = apply_updates(m, "file:///w/t/metadata/0.json", other);
+        assert!(
+            matches!(result, Err(CatalogError::BadRequest(_))),
+            "{result:?}"
+        );
     }
 
     #[test]

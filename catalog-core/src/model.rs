@@ -31,6 +31,26 @@ pub struct NamespaceIdent(Vec<String>);
 /// Separates levels where a namespace is stored or sent as one string (the REST default).
 pub const LEVEL_SEPARATOR: char = '\u{1f}';
 
+/// Longest namespace level or table name, in bytes (Kafka topics have at most 249 characters).
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// A name is 1 to 255 bytes without control characters (which include the separator 0x1F).
+fn check_name(kind: &str, name: &str) -> crate::Result<()> {
+    let problem = if name.is_empty() {
+        "must not be empty"
+    } else if name.len() > MAX_NAME_BYTES {
+        "is longer than 255 bytes"
+    } else if name.chars().any(char::is_control) {
+        "must not contain control characters"
+    } else {
+        return Ok(());
+    };
+    let shown: String = name.chars().take(64).collect();
+    Err(crate::CatalogError::BadRequest(format!(
+        "Invalid {kind} {shown:?}: the name {problem}"
+    )))
+}
+
 impl NamespaceIdent {
     /// A namespace needs at least one level and no empty level.
     pub fn new(levels: Vec<String>) -> crate::Result<Self> {
@@ -39,13 +59,8 @@ impl NamespaceIdent {
                 "Invalid namespace: the namespace must have at least one level".into(),
             ));
         }
-        if let Some(bad) = levels
-            .iter()
-            .find(|l| l.is_empty() || l.contains(LEVEL_SEPARATOR))
-        {
-            return Err(crate::CatalogError::BadRequest(format!(
-                "Invalid namespace level {bad:?}: levels must be non-empty and must not contain the separator 0x1F"
-            )));
+        for level in &levels {
+            check_name("namespace level", level)?;
         }
         Ok(Self(levels))
     }
@@ -89,11 +104,7 @@ pub struct TableIdent {
 impl TableIdent {
     pub fn new(namespace: NamespaceIdent, name: impl Into<String>) -> crate::Result<Self> {
         let name = name.into();
-        if name.is_empty() {
-            return Err(crate::CatalogError::BadRequest(
-                "Invalid table name: the name must not be empty".into(),
-            ));
-        }
+        check_name("table name", &name)?;
         Ok(Self { namespace, name })
     }
 }

@@ -320,9 +320,33 @@ fn version_of(location: &str) -> i64 {
     digits.parse().unwrap_or(0)
 }
 
+/// The metadata as JSON, with its lists in a stable order: snapshots in commit order (readers
+/// take the last as the newest), schemas, specs and sort orders by id. The builder keeps them in
+/// hash maps, which would shuffle them on every write.
 pub(crate) fn to_json(metadata: &TableMetadata) -> Result<String> {
-    serde_json::to_string(metadata)
-        .map_err(|e| CatalogError::Internal(format!("cannot serialize table metadata: {e}")))
+    let fail = |e: serde_json::Error| {
+        CatalogError::Internal(format!("cannot serialize table metadata: {e}"))
+    };
+    let mut value = serde_json::to_value(metadata).map_err(fail)?;
+    sort_list(
+        &mut value,
+        "snapshots",
+        &["sequence-number", "timestamp-ms", "snapshot-id"],
+    );
+    sort_list(&mut value, "schemas", &["schema-id"]);
+    sort_list(&mut value, "partition-specs", &["spec-id"]);
+    sort_list(&mut value, "sort-orders", &["order-id"]);
+    serde_json::to_string(&value).map_err(fail)
+}
+
+fn sort_list(metadata: &mut serde_json::Value, list: &str, keys: &[&str]) {
+    if let Some(items) = metadata.get_mut(list).and_then(|v| v.as_array_mut()) {
+        items.sort_by_key(|item| {
+            keys.iter()
+                .map(|k| item[*k].as_i64().unwrap_or(i64::MIN))
+                .collect::<Vec<_>>()
+        });
+    }
 }
 
 pub(crate) fn from_json(text: &str) -> Result<TableMetadata> {

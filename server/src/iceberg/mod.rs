@@ -31,14 +31,11 @@ pub const ENDPOINTS: &[&str] = &[
 ];
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.route(
-        "/iceberg/catalog/organizations/{org}/environments/{env}/v1/config",
-        web::get().to(config::tableflow_config),
+    cfg.service(
+        resource("/iceberg/catalog/organizations/{org}/environments/{env}/v1/config")
+            .route(web::get().to(config::tableflow_config)),
     )
-    .route(
-        "/iceberg/catalog/v1/config",
-        web::get().to(config::warehouse_config),
-    )
+    .service(resource("/iceberg/catalog/v1/config").route(web::get().to(config::warehouse_config)))
     .service(
         web::scope("/iceberg/catalog/organizations/{org}/environments/{env}/v1")
             .configure(catalog_routes),
@@ -49,43 +46,117 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// One route per entry of [`ENDPOINTS`], relative to the catalog prefix.
 fn catalog_routes(cfg: &mut ServiceConfig) {
     cfg.service(
-        web::resource("/namespaces")
+        resource("/namespaces")
             .route(web::get().to(namespaces::list))
             .route(web::post().to(namespaces::create)),
     )
     .service(
-        web::resource("/namespaces/{namespace}")
+        resource("/namespaces/{namespace}")
             .route(web::get().to(namespaces::load))
             .route(web::head().to(namespaces::exists))
             .route(web::delete().to(namespaces::drop)),
     )
-    .route(
-        "/namespaces/{namespace}/properties",
-        web::post().to(namespaces::update_properties),
+    .service(
+        resource("/namespaces/{namespace}/properties")
+            .route(web::post().to(namespaces::update_properties)),
     )
     .service(
-        web::resource("/namespaces/{namespace}/tables")
+        resource("/namespaces/{namespace}/tables")
             .route(web::get().to(tables::list))
             .route(web::post().to(tables::create)),
     )
     .service(
-        web::resource("/namespaces/{namespace}/tables/{table}")
+        resource("/namespaces/{namespace}/tables/{table}")
             .route(web::get().to(tables::load))
             .route(web::head().to(tables::exists))
             .route(web::post().to(tables::commit))
             .route(web::delete().to(tables::drop)),
     )
-    .route(
-        "/namespaces/{namespace}/register",
-        web::post().to(tables::register),
+    .service(resource("/namespaces/{namespace}/register").route(web::post().to(tables::register)))
+    .service(
+        resource("/namespaces/{namespace}/tables/{table}/metrics")
+            .route(web::post().to(tables::report_metrics)),
     )
-    .route(
-        "/namespaces/{namespace}/tables/{table}/metrics",
-        web::post().to(tables::report_metrics),
+    .service(resource("/tables/rename").route(web::post().to(tables::rename)))
+    .service(resource("/transactions/commit").route(web::post().to(tables::commit_transaction)));
+}
+
+/// A route whose other methods get 405 with an Iceberg error body.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(request: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    crate::error::ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "BadRequestException",
+        format!(
+            "Method {} is not allowed on {}",
+            request.method(),
+            request.path()
+        ),
     )
-    .route("/tables/rename", web::post().to(tables::rename))
-    .route(
-        "/transactions/commit",
-        web::post().to(tables::commit_transaction),
-    );
+    .error_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use actix_web::{test, App};
+    use frazil_catalog::store::SqlStore;
+    use frazil_catalog::Catalog;
+    use frazil_storage::StorageConfig;
+
+    use super::ENDPOINTS;
+    use crate::state::AppState;
+
+    /// Every advertised endpoint is routed, under both layouts, to a handler (not the fallback).
+    #[actix_web::test]
+    async fn every_advertised_endpoint_is_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("f.db").display());
+        let store = SqlStore::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let catalog = Arc::new(Catalog::new(Arc::new(store.clone())));
+        let location = url::Url::from_directory_path(dir.path())
+            .unwrap()
+            .to_string();
+        catalog
+            .ensure_environment("default", "default", StorageConfig { location, s3: None })
+            .await
+            .unwrap();
+        let state = AppState { catalog, store };
+        let app =
+            test::init_service(App::new().configure(crate::app::configure(state, 1 << 20))).await;
+        let prefixes = [
+            "/iceberg/catalog/organizations/default/environments/default/v1",
+            "/iceberg/catalog/v1/default/default",
+        ];
+        for endpoint in ENDPOINTS {
+            let (method, template) = endpoint.split_once(' ').unwrap();
+            for prefix in prefixes {
+                let path = template
+                    .replace("/v1/{prefix}", prefix)
+                    .replace("{namespace}", "ns")
+                    .replace("{table}", "t");
+                let request = test::TestRequest::default()
+                    .method(method.parse().unwrap())
+                    .uri(&path)
+                    .set_payload("{}")
+                    .to_request();
+                let response = test::call_service(&app, request).await;
+                let status = response.status();
+                let body = test::read_body(response).await;
+                let text = String::from_utf8_lossy(&body);
+                assert!(
+                    status != 405
+                        && !text.contains("No route for")
+                        && !text.contains("is not allowed"),
+                    "{method} {path} is advertised but not served: {status} {text}"
+                );
+            }
+        }
+    }
 }

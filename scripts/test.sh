@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The project's test command: Rust unit + integration tests, then the Python client suite,
+# against a real PostgreSQL, real SQLite files, moto S3 and the real `frazil` binary.
+#
+#   ./scripts/test.sh            (from any directory)
+#
+# Environment:
+#   FRAZIL_TEST_POSTGRES_URL   base URL of a PostgreSQL server (default: found/started by
+#                              scripts/ensure-postgres.sh); tests create their own databases.
+#   PYTEST_ARGS                extra arguments for pytest (e.g. "-k duckdb -x").
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "PostgreSQL"
+FRAZIL_TEST_POSTGRES_URL="$("$ROOT/scripts/ensure-postgres.sh")"
+export FRAZIL_TEST_POSTGRES_URL
+echo "FRAZIL_TEST_POSTGRES_URL=$FRAZIL_TEST_POSTGRES_URL" >&2
+
+step "cargo fmt --check, cargo clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build --bin frazil"
+cargo build --bin frazil
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "Python environment"
+"$ROOT/scripts/setup-python.sh"
+
+step "pytest tests/clients"
+export FRAZIL_BIN="${FRAZIL_BIN:-$ROOT/target/debug/frazil}"
+# shellcheck disable=SC2086
+"$ROOT/.venv/bin/python" -m pytest "$ROOT/tests/clients" -v ${PYTEST_ARGS:-}
+
+step "all tests passed"
