@@ -24,6 +24,9 @@ step "cargo fmt --check, cargo clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
+# The binary the end-to-end tests start (Rust and Python alike).
+export FRAZIL_BIN="${FRAZIL_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/frazil}"
+
 step "cargo build --bin frazil"
 cargo build --bin frazil
 
@@ -34,7 +37,6 @@ step "Python environment"
 "$ROOT/scripts/setup-python.sh"
 
 step "pytest tests/clients"
-export FRAZIL_BIN="${FRAZIL_BIN:-$ROOT/target/debug/frazil}"
 # shellcheck disable=SC2086
 "$ROOT/.venv/bin/python" -m pytest "$ROOT/tests/clients" -v ${PYTEST_ARGS:-}
 
