@@ -7,6 +7,18 @@ use crate::model::{NamespaceIdent, TableIdent};
 pub enum CatalogError {
     #[error("{0}")]
     BadRequest(String),
+    /// The caller is known but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The caller could not be authenticated (bad credentials, expired or revoked key).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// An admin resource (organization, environment, cluster, API key) does not exist.
+    #[error("{0}")]
+    NoSuchResource(String),
+    /// An admin resource exists already, or cannot be removed while it holds others.
+    #[error("{0}")]
+    Conflict(String),
     #[error("Unable to find warehouse {0}")]
     NoSuchWarehouse(String),
     #[error("Namespace does not exist: {0}")]

@@ -3,6 +3,7 @@
 //! Table metadata, schemas, requirements and updates are the `iceberg` crate's spec types, which
 //! serialize exactly as the spec writes them; this crate adds the request and response envelopes.
 
+pub mod admin;
 pub mod error;
 pub mod iceberg_rest;
 

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{health, iceberg};
+use crate::{admin, auth, health, iceberg};
 
 /// Everything the server serves; `max_body_bytes` caps request bodies (413 beyond).
 pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut ServiceConfig) {
@@ -25,6 +25,10 @@ pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut Ser
                 }),
             )
             .configure(health::configure)
+            // Before the catalog scopes: `/iceberg/catalog/v1/oauth/tokens` would match
+            // `/iceberg/catalog/v1/{org}/{env}` otherwise.
+            .configure(auth::configure)
+            .configure(admin::configure)
             .configure(iceberg::configure)
             .default_service(web::to(not_found));
     }

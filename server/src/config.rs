@@ -35,6 +35,11 @@ pub struct Config {
     pub log_format: String,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Lifetime of access tokens, in seconds.
+    pub token_lifetime_seconds: u64,
+    /// The server administrator's credentials to create on first start (else one is generated).
+    pub bootstrap_client_id: Option<String>,
+    pub bootstrap_client_secret: Option<String>,
 }
 
 impl Default for Config {
@@ -55,6 +60,9 @@ impl Default for Config {
             public_url: None,
             log_format: "text".into(),
             max_body_bytes: 32 * 1024 * 1024,
+            token_lifetime_seconds: 3600,
+            bootstrap_client_id: None,
+            bootstrap_client_secret: None,
         }
     }
 }
@@ -73,7 +81,7 @@ impl Config {
         Ok(figment.merge(Env::prefixed("FRAZIL_")).extract()?)
     }
 
-    fn data_dir_absolute(&self) -> anyhow::Result<PathBuf> {
+    pub fn data_dir_absolute(&self) -> anyhow::Result<PathBuf> {
         Ok(std::path::absolute(&self.data_dir)?)
     }
 

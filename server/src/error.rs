@@ -58,6 +58,10 @@ impl From<CatalogError> for ApiError {
         use CatalogError as E;
         let (status, error_type) = match &e {
             E::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequestException"),
+            E::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "NotAuthorizedException"),
+            E::Forbidden(_) => (StatusCode::FORBIDDEN, "ForbiddenException"),
+            E::NoSuchResource(_) => (StatusCode::NOT_FOUND, "NotFoundException"),
+            E::Conflict(_) => (StatusCode::CONFLICT, "AlreadyExistsException"),
             E::NoSuchWarehouse(_) => (StatusCode::NOT_FOUND, "NoSuchWarehouseException"),
             E::NoSuchNamespace(_) => (StatusCode::NOT_FOUND, "NoSuchNamespaceException"),
             E::NoSuchTable(_) => (StatusCode::NOT_FOUND, "NoSuchTableException"),

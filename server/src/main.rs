@@ -1,6 +1,9 @@
 //! `frazil`: the Iceberg REST catalog server.
 
+mod admin;
 mod app;
+mod auth;
+mod cli;
 mod config;
 mod error;
 mod health;
@@ -9,12 +12,14 @@ mod state;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{App, HttpServer};
 use clap::{Parser, Subcommand};
 use frazil_catalog::store::SqlStore;
 use frazil_catalog::Catalog;
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::state::AppState;
 
@@ -38,6 +43,18 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Create the server administrator credential if the server has none, and print it.
+    Bootstrap,
+    /// Manage API keys.
+    ApiKey {
+        #[command(subcommand)]
+        command: cli::ApiKeyCommand,
+    },
+    /// Manage token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: cli::KeysCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +68,11 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
+            Command::Bootstrap => cli::bootstrap(&config, &open_catalog(&config).await?).await,
+            Command::ApiKey { command } => {
+                cli::api_key(command, &open_catalog(&config).await?).await
+            }
+            Command::Keys { command } => cli::keys(command, &open_catalog(&config).await?).await,
         }
     })
 }
@@ -74,11 +96,24 @@ async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     let url = config.database_url()?;
     let store = SqlStore::connect(&url, config.database_max_connections).await?;
     tracing::info!(database = %frazil_catalog::store::redact(&url), "connected to the metadata store");
+    if config.migrate_on_start {
+        store.migrate().await?;
+    }
     Ok(store)
 }
 
+/// The catalog with the default organization and environment in place.
+async fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
+    let store = open_store(config).await?;
+    let catalog = Catalog::new(Arc::new(store));
+    catalog
+        .ensure_environment("default", "default", config.default_storage()?)
+        .await?;
+    Ok(catalog)
+}
+
 async fn migrate(config: Config) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
+    let store = SqlStore::connect(&config.database_url()?, config.database_max_connections).await?;
     store.migrate().await?;
     tracing::info!("migrations applied");
     store.close().await;
@@ -87,16 +122,19 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    if config.migrate_on_start {
-        store.migrate().await?;
-    }
     let catalog = Arc::new(Catalog::new(Arc::new(store.clone())));
     let env = catalog
         .ensure_environment("default", "default", config.default_storage()?)
         .await?;
+    cli::bootstrap(&config, &catalog).await?;
+    let lifetime = Duration::from_secs(config.token_lifetime_seconds.max(1));
+    let auth = Arc::new(Authenticator::new(catalog.clone(), lifetime).await?);
+    spawn_key_refresh(auth.clone());
     let state = AppState {
         catalog,
         store: store.clone(),
+        auth,
+        public_url: config.public_url(),
     };
     let max_body = config.max_body_bytes;
     let server =
@@ -114,9 +152,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "  or URI {base}/iceberg/catalog with warehouse {}/{}",
         env.org_id, env.id
     );
+    println!("  token URL:     {{catalog URI}}/v1/oauth/tokens");
     println!("  storage:       {}", env.storage.location);
     server.await?;
     tracing::info!("shut down");
     store.close().await;
     Ok(())
+}
+
+/// Picks up signing keys rotated by another process, so that this replica signs with the newest.
+fn spawn_key_refresh(auth: Arc<Authenticator>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = auth.tokens.reload_keys().await {
+                tracing::warn!(error = %e, "cannot reload token signing keys");
+            }
+        }
+    });
 }

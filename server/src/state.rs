@@ -5,8 +5,13 @@ use std::sync::Arc;
 use frazil_catalog::store::SqlStore;
 use frazil_catalog::Catalog;
 
+use crate::auth::Authenticator;
+
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub store: SqlStore,
+    pub auth: Arc<Authenticator>,
+    /// The base URL clients reach this server at (for catalog URIs in admin answers).
+    pub public_url: String,
 }

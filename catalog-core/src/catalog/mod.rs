@@ -1,9 +1,11 @@
 //! The catalog service: every operation the REST API offers, on one environment at a time.
 
+mod api_keys;
 mod commits;
 mod locks;
 mod namespaces;
 mod tables;
+mod tenancy;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,8 +14,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use frazil_storage::{Location, StorageConfig, Warehouse};
 
+pub use api_keys::{verify_secret, ApiKey, IssuedApiKey, NewApiKey};
 pub use commits::TableChange;
 pub use tables::{CreateTable, LoadedTable};
+pub use tenancy::{check_id, Cluster, Organization};
 
 use crate::model::{Environment, NewEnvironment, Page, PageRequest};
 use crate::store::MetadataStore;

@@ -3,6 +3,7 @@
 //! (production); each has its own migrations.
 
 mod sql;
+mod tenancy_sql;
 
 use async_trait::async_trait;
 
@@ -80,8 +81,72 @@ pub enum DropOutcome {
     Missing,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationRecord {
+    pub id: String,
+    pub name: String,
+    pub created_at_ms: i64,
+}
+
+/// An API key as stored: never its secret, only the secret's argon2id hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub org_id: Option<String>,
+    pub env_id: Option<String>,
+    pub role: String,
+    pub description: String,
+    pub secret_hash: String,
+    pub created_at_ms: i64,
+    pub last_used_at_ms: Option<i64>,
+    pub expires_at_ms: Option<i64>,
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// A token signing key pair (Ed25519), as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub private_key: String,
+    pub public_key: String,
+    pub created_at_ms: i64,
+}
+
 #[async_trait]
 pub trait MetadataStore: Send + Sync + std::fmt::Debug {
+    /// Creates an organization; `false` when the id is taken.
+    async fn create_organization(&self, id: &str, name: &str) -> Result<bool>;
+    async fn organization(&self, id: &str) -> Result<Option<OrganizationRecord>>;
+    async fn list_organizations(&self) -> Result<Vec<OrganizationRecord>>;
+    /// Deletes an organization without environments, and its organization-wide API keys.
+    async fn delete_organization(&self, id: &str) -> Result<DropOutcome>;
+    async fn list_environments(&self, org_id: &str) -> Result<Vec<Environment>>;
+    /// Stores an environment's name and storage settings.
+    async fn update_environment(&self, env: &Environment) -> Result<()>;
+    /// Deletes an environment without namespaces, and its API keys.
+    async fn delete_environment(&self, env: &Environment) -> Result<DropOutcome>;
+
+    /// Adds an API key; `false` when the id is taken.
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<bool>;
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>>;
+    /// The keys of exactly this scope (org `None`: server keys; env `None`: organization keys).
+    async fn list_api_keys(
+        &self,
+        org_id: Option<&str>,
+        env_id: Option<&str>,
+    ) -> Result<Vec<ApiKeyRecord>>;
+    /// Marks a key revoked; `false` when it does not exist or already was.
+    async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<bool>;
+    async fn touch_api_key(&self, id: &str, at_ms: i64) -> Result<()>;
+    /// True when the server has an active server-wide administrator key.
+    async fn has_server_admin(&self) -> Result<bool>;
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<()>;
+    /// Unretired signing keys, newest first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
+    /// Retires every key but `keep` that was created before `before_ms`.
+    async fn retire_signing_keys(&self, keep: &str, before_ms: i64, at_ms: i64) -> Result<u64>;
+
     /// Creates the organization if it does not exist yet.
     async fn ensure_organization(&self, id: &str, name: &str) -> Result<()>;
     /// Creates an environment; `None` when the organization already has one with that id.

@@ -10,8 +10,8 @@ use sqlx::{AnyPool, Executor, Row};
 use uuid::Uuid;
 
 use super::{
-    DropOutcome, MetadataStore, MetadataSwap, NamespaceRecord, ObjectKind, ObjectRecord,
-    SwapOutcome,
+    ApiKeyRecord, DropOutcome, MetadataStore, MetadataSwap, NamespaceRecord, ObjectKind,
+    ObjectRecord, OrganizationRecord, SigningKeyRecord, SwapOutcome,
 };
 use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
 use crate::{CatalogError, Result};
@@ -35,7 +35,7 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_unique_violation())
 }
@@ -76,6 +76,10 @@ impl SqlStore {
             .connect_with(options)
             .await?;
         Ok(Self { pool, backend })
+    }
+
+    pub(super) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     pub fn backend(&self) -> Backend {
@@ -139,7 +143,7 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-fn environment_from_row(row: &AnyRow) -> Result<Environment> {
+pub(super) fn environment_from_row(row: &AnyRow) -> Result<Environment> {
     let storage: String = row.try_get("storage")?;
     Ok(Environment {
         uid: row.try_get("uid")?,
@@ -167,6 +171,74 @@ fn limit_value(limit: Option<usize>) -> i64 {
 
 #[async_trait]
 impl MetadataStore for SqlStore {
+    async fn create_organization(&self, id: &str, name: &str) -> Result<bool> {
+        self.create_organization_row(id, name, now_ms()).await
+    }
+
+    async fn organization(&self, id: &str) -> Result<Option<OrganizationRecord>> {
+        self.organization_row(id).await
+    }
+
+    async fn list_organizations(&self) -> Result<Vec<OrganizationRecord>> {
+        self.organization_rows().await
+    }
+
+    async fn delete_organization(&self, id: &str) -> Result<DropOutcome> {
+        self.delete_organization_row(id).await
+    }
+
+    async fn list_environments(&self, org_id: &str) -> Result<Vec<Environment>> {
+        self.environment_rows(org_id).await
+    }
+
+    async fn update_environment(&self, env: &Environment) -> Result<()> {
+        self.update_environment_row(env).await
+    }
+
+    async fn delete_environment(&self, env: &Environment) -> Result<DropOutcome> {
+        self.delete_environment_row(env).await
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<bool> {
+        self.insert_api_key_row(key).await
+    }
+
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
+        self.api_key_row(id).await
+    }
+
+    async fn list_api_keys(
+        &self,
+        org_id: Option<&str>,
+        env_id: Option<&str>,
+    ) -> Result<Vec<ApiKeyRecord>> {
+        self.api_key_rows(org_id, env_id).await
+    }
+
+    async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<bool> {
+        self.revoke_api_key_row(id, at_ms).await
+    }
+
+    async fn touch_api_key(&self, id: &str, at_ms: i64) -> Result<()> {
+        self.touch_api_key_row(id, at_ms).await
+    }
+
+    async fn has_server_admin(&self) -> Result<bool> {
+        self.has_server_admin_row().await
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<()> {
+        self.insert_signing_key_row(key).await
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
+        self.signing_key_rows().await
+    }
+
+    async fn retire_signing_keys(&self, keep: &str, before_ms: i64, at_ms: i64) -> Result<u64> {
+        self.retire_signing_key_rows(keep, before_ms, at_ms).await
+    }
+
     async fn ensure_organization(&self, id: &str, name: &str) -> Result<()> {
         sqlx::query("INSERT INTO organizations (id, name, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
             .bind(id)

@@ -1,13 +1,16 @@
-//! `GET /v1/config`: the first call of every client.
+//! `GET /v1/config`: the first call of every client. It lists only the endpoints the caller's
+//! role may use, so well-behaved clients fail early instead of at the first refused write.
 
 use std::collections::HashMap;
 
 use actix_web::web::{Data, Json, Path, Query};
+use frazil_catalog::{Access, Environment, Role};
 use frazil_openapi::iceberg_rest::CatalogConfig;
 use serde::Deserialize;
 
 use super::paths::CatalogPath;
 use super::ENDPOINTS;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -20,45 +23,79 @@ pub struct ConfigQuery {
 /// sends its ATTACH path there).
 pub async fn tableflow_config(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<CatalogPath>,
 ) -> ApiResult<Json<CatalogConfig>> {
-    state.environment(&path.org, &path.env).await?;
-    Ok(Json(catalog_config(None)))
+    state
+        .environment(&caller, &path.org, &path.env, Access::Read)
+        .await?;
+    Ok(Json(catalog_config(&caller, None)))
 }
 
-/// The warehouse layout: `warehouse` names the environment, answered with its `prefix`.
-/// Without a `warehouse`, the default organization's default environment is used if it exists.
+/// The warehouse layout: `warehouse` (`{org}/{env}`, or an environment id) names the
+/// environment, answered with its `prefix`. Without one: the caller's own environment for an
+/// environment key, else `default/default`.
 pub async fn warehouse_config(
     state: Data<AppState>,
+    caller: Caller,
     query: Query<ConfigQuery>,
 ) -> ApiResult<Json<CatalogConfig>> {
-    let warehouse = query.warehouse.as_deref().filter(|w| !w.is_empty());
-    let env = match warehouse {
-        Some(w) => state.catalog.environment_for_warehouse(w).await?,
-        None => state
-            .catalog
-            .environment("default", "default")
-            .await
-            .map_err(|_| {
-                ApiError::bad_request(
-                    "A warehouse is required: set warehouse to {organization}/{environment}",
-                )
-            })?,
-    };
-    Ok(Json(catalog_config(Some(format!(
-        "{}/{}",
-        env.org_id, env.id
-    )))))
+    let env = resolve_warehouse(
+        &state,
+        &caller,
+        query.warehouse.as_deref().filter(|w| !w.is_empty()),
+    )
+    .await?;
+    caller
+        .0
+        .authorize(&env.org_id, Some(&env.id), Access::Read)?;
+    Ok(Json(catalog_config(
+        &caller,
+        Some(format!("{}/{}", env.org_id, env.id)),
+    )))
 }
 
-fn catalog_config(prefix: Option<String>) -> CatalogConfig {
+async fn resolve_warehouse(
+    state: &AppState,
+    caller: &Caller,
+    warehouse: Option<&str>,
+) -> ApiResult<Environment> {
+    let principal = &caller.0;
+    let named = match (warehouse, &principal.org_id, &principal.env_id) {
+        (Some(w), _, _) => w.trim_matches('/').to_string(),
+        (None, Some(org), Some(env)) => format!("{org}/{env}"),
+        (None, _, _) => "default/default".to_string(),
+    };
+    if let Some((org, env)) = named.split_once('/') {
+        // Decide access before existence, so that other tenants' names cannot be probed.
+        principal.authorize(org, Some(env), Access::Read)?;
+    }
+    state
+        .catalog
+        .environment_for_warehouse(&named)
+        .await
+        .map_err(|e| match warehouse {
+            Some(_) => ApiError::from(e),
+            None => ApiError::bad_request(
+                "A warehouse is required: set warehouse to {organization}/{environment}",
+            ),
+        })
+}
+
+fn catalog_config(caller: &Caller, prefix: Option<String>) -> CatalogConfig {
     let mut overrides = HashMap::from([("namespace-separator".to_string(), "%1F".to_string())]);
     if let Some(prefix) = prefix {
         overrides.insert("prefix".to_string(), prefix);
     }
+    let role = caller.0.role;
+    let endpoints = ENDPOINTS
+        .iter()
+        .filter(|(_, access)| *access == Access::Read || role >= Role::Writer)
+        .map(|(endpoint, _)| endpoint.to_string())
+        .collect();
     CatalogConfig {
         defaults: HashMap::new(),
         overrides,
-        endpoints: Some(ENDPOINTS.iter().map(|e| e.to_string()).collect()),
+        endpoints: Some(endpoints),
     }
 }

@@ -8,26 +8,54 @@ mod paths;
 mod tables;
 
 use actix_web::web::{self, ServiceConfig};
+use frazil_catalog::Access;
 
-/// The routes below a catalog prefix, as `/v1/config` advertises them in `endpoints`. A unit
-/// test checks that this list and the route table agree.
-pub const ENDPOINTS: &[&str] = &[
-    "GET /v1/{prefix}/namespaces",
-    "POST /v1/{prefix}/namespaces",
-    "GET /v1/{prefix}/namespaces/{namespace}",
-    "HEAD /v1/{prefix}/namespaces/{namespace}",
-    "DELETE /v1/{prefix}/namespaces/{namespace}",
-    "POST /v1/{prefix}/namespaces/{namespace}/properties",
-    "GET /v1/{prefix}/namespaces/{namespace}/tables",
-    "POST /v1/{prefix}/namespaces/{namespace}/tables",
-    "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}",
-    "HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}",
-    "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}",
-    "DELETE /v1/{prefix}/namespaces/{namespace}/tables/{table}",
-    "POST /v1/{prefix}/namespaces/{namespace}/register",
-    "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/metrics",
-    "POST /v1/{prefix}/tables/rename",
-    "POST /v1/{prefix}/transactions/commit",
+/// The routes below a catalog prefix, as `/v1/config` advertises them in `endpoints`, with the
+/// access each needs. A unit test checks that this list and the route table agree.
+pub const ENDPOINTS: &[(&str, Access)] = &[
+    ("GET /v1/{prefix}/namespaces", Access::Read),
+    ("POST /v1/{prefix}/namespaces", Access::Write),
+    ("GET /v1/{prefix}/namespaces/{namespace}", Access::Read),
+    ("HEAD /v1/{prefix}/namespaces/{namespace}", Access::Read),
+    ("DELETE /v1/{prefix}/namespaces/{namespace}", Access::Write),
+    (
+        "POST /v1/{prefix}/namespaces/{namespace}/properties",
+        Access::Write,
+    ),
+    (
+        "GET /v1/{prefix}/namespaces/{namespace}/tables",
+        Access::Read,
+    ),
+    (
+        "POST /v1/{prefix}/namespaces/{namespace}/tables",
+        Access::Write,
+    ),
+    (
+        "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+        Access::Read,
+    ),
+    (
+        "HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+        Access::Read,
+    ),
+    (
+        "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+        Access::Write,
+    ),
+    (
+        "DELETE /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+        Access::Write,
+    ),
+    (
+        "POST /v1/{prefix}/namespaces/{namespace}/register",
+        Access::Write,
+    ),
+    (
+        "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/metrics",
+        Access::Read,
+    ),
+    ("POST /v1/{prefix}/tables/rename", Access::Write),
+    ("POST /v1/{prefix}/transactions/commit", Access::Write),
 ];
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -127,14 +155,24 @@ mod tests {
             .ensure_environment("default", "default", StorageConfig { location, s3: None })
             .await
             .unwrap();
-        let state = AppState { catalog, store };
+        let auth = Arc::new(
+            crate::auth::Authenticator::new(catalog.clone(), std::time::Duration::from_secs(60))
+                .await
+                .unwrap(),
+        );
+        let state = AppState {
+            catalog,
+            store,
+            auth,
+            public_url: "http://test".into(),
+        };
         let app =
             test::init_service(App::new().configure(crate::app::configure(state, 1 << 20))).await;
         let prefixes = [
             "/iceberg/catalog/organizations/default/environments/default/v1",
             "/iceberg/catalog/v1/default/default",
         ];
-        for endpoint in ENDPOINTS {
+        for (endpoint, _) in ENDPOINTS {
             let (method, template) = endpoint.split_once(' ').unwrap();
             for prefix in prefixes {
                 let path = template

@@ -10,8 +10,10 @@ use frazil_openapi::iceberg_rest::{
 use serde::Deserialize;
 
 use super::paths::{self, CatalogPath, NamespacePath};
+use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::state::AppState;
+use frazil_catalog::Access;
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -24,10 +26,13 @@ pub struct ListQuery {
 
 pub async fn list(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<CatalogPath>,
     query: Query<ListQuery>,
 ) -> ApiResult<Json<ListNamespacesResponse>> {
-    let env = state.environment(&path.org, &path.env).await?;
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Read)
+        .await?;
     // An empty `parent` means none, for older clients.
     let parent = query
         .parent
@@ -55,10 +60,13 @@ pub async fn list(
 
 pub async fn create(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<CatalogPath>,
     body: Json<CreateNamespaceRequest>,
 ) -> ApiResult<Json<NamespaceResponse>> {
-    let env = state.environment(&path.org, &path.env).await?;
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Write)
+        .await?;
     let body = body.into_inner();
     let ns = NamespaceIdent::new(body.namespace)?;
     let properties = state
@@ -73,9 +81,12 @@ pub async fn create(
 
 pub async fn load(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<NamespacePath>,
 ) -> ApiResult<Json<NamespaceResponse>> {
-    let env = state.environment(&path.org, &path.env).await?;
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Read)
+        .await?;
     let ns = paths::namespace(&path.namespace)?;
     let properties = state.catalog.load_namespace(&env, &ns).await?;
     Ok(Json(NamespaceResponse {
@@ -84,8 +95,14 @@ pub async fn load(
     }))
 }
 
-pub async fn exists(state: Data<AppState>, path: Path<NamespacePath>) -> ApiResult<HttpResponse> {
-    let env = state.environment(&path.org, &path.env).await?;
+pub async fn exists(
+    state: Data<AppState>,
+    caller: Caller,
+    path: Path<NamespacePath>,
+) -> ApiResult<HttpResponse> {
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Read)
+        .await?;
     let ns = paths::namespace(&path.namespace)?;
     Ok(match state.catalog.load_namespace(&env, &ns).await {
         Ok(_) => HttpResponse::NoContent().finish(),
@@ -94,8 +111,14 @@ pub async fn exists(state: Data<AppState>, path: Path<NamespacePath>) -> ApiResu
     })
 }
 
-pub async fn drop(state: Data<AppState>, path: Path<NamespacePath>) -> ApiResult<HttpResponse> {
-    let env = state.environment(&path.org, &path.env).await?;
+pub async fn drop(
+    state: Data<AppState>,
+    caller: Caller,
+    path: Path<NamespacePath>,
+) -> ApiResult<HttpResponse> {
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Write)
+        .await?;
     let ns = paths::namespace(&path.namespace)?;
     state.catalog.drop_namespace(&env, &ns).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -103,10 +126,13 @@ pub async fn drop(state: Data<AppState>, path: Path<NamespacePath>) -> ApiResult
 
 pub async fn update_properties(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<NamespacePath>,
     body: Json<UpdateNamespacePropertiesRequest>,
 ) -> ApiResult<Json<UpdateNamespacePropertiesResponse>> {
-    let env = state.environment(&path.org, &path.env).await?;
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Write)
+        .await?;
     let ns = paths::namespace(&path.namespace)?;
     let body = body.into_inner();
     let result = state

@@ -3,8 +3,10 @@
 use frazil_catalog::{Environment, NamespaceIdent, TableIdent};
 use serde::Deserialize;
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use frazil_catalog::Access;
 
 #[derive(Debug, Deserialize)]
 pub struct CatalogPath {
@@ -42,7 +44,16 @@ pub fn identifier(namespace: Vec<String>, name: String) -> ApiResult<TableIdent>
 }
 
 impl AppState {
-    pub async fn environment(&self, org: &str, env: &str) -> ApiResult<Environment> {
+    /// The environment a catalog route addresses, once the caller may do `access` there. The
+    /// scope is checked first: another tenant's environment is 403 whether it exists or not.
+    pub async fn environment(
+        &self,
+        caller: &Caller,
+        org: &str,
+        env: &str,
+        access: Access,
+    ) -> ApiResult<Environment> {
+        caller.0.authorize(org, Some(env), access)?;
         self.catalog
             .environment(org, env)
             .await

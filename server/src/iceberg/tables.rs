@@ -13,8 +13,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::paths::{self, NamespacePath, TablePath};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use frazil_catalog::Access;
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -26,10 +28,13 @@ pub struct ListQuery {
 
 pub async fn list(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<NamespacePath>,
     query: Query<ListQuery>,
 ) -> ApiResult<Json<ListTablesResponse>> {
-    let env = state.environment(&path.org, &path.env).await?;
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Read)
+        .await?;
     let ns = paths::namespace(&path.namespace)?;
     let page = PageRequest {
         token: query.page_token.clone(),
@@ -51,10 +56,13 @@ pub async fn list(
 
 pub async fn create(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<NamespacePath>,
     body: Json<CreateTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state.environment(&path.org, &path.env).await?;
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Write)
+        .await?;
     let ns = paths::namespace(&path.namespace)?;
     let body = body.into_inner();
     let request = CreateTable {
@@ -87,11 +95,14 @@ pub struct LoadQuery {
 
 pub async fn load(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<TablePath>,
     query: Query<LoadQuery>,
     request: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let env = state.environment(&path.org, &path.env).await?;
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Read)
+        .await?;
     let ident = paths::table(&path.namespace, &path.table)?;
     let table = state.catalog.load_table(&env, &ident).await?;
     let tag = etag(&table, query.snapshots);
@@ -103,8 +114,14 @@ pub async fn load(
     load_table_response(&table, query.snapshots)
 }
 
-pub async fn exists(state: Data<AppState>, path: Path<TablePath>) -> ApiResult<HttpResponse> {
-    let env = state.environment(&path.org, &path.env).await?;
+pub async fn exists(
+    state: Data<AppState>,
+    caller: Caller,
+    path: Path<TablePath>,
+) -> ApiResult<HttpResponse> {
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Read)
+        .await?;
     let ident = paths::table(&path.namespace, &path.table)?;
     Ok(match state.catalog.load_table(&env, &ident).await {
         Ok(_) => HttpResponse::NoContent().finish(),
@@ -115,10 +132,13 @@ pub async fn exists(state: Data<AppState>, path: Path<TablePath>) -> ApiResult<H
 
 pub async fn commit(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<TablePath>,
     body: Json<CommitTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state.environment(&path.org, &path.env).await?;
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Write)
+        .await?;
     let ident = paths::table(&path.namespace, &path.table)?;
     let body = body.into_inner();
     let change = TableChange {
@@ -139,10 +159,13 @@ pub async fn commit(
 
 pub async fn commit_transaction(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<super::paths::CatalogPath>,
     body: Json<CommitTransactionRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state.environment(&path.org, &path.env).await?;
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Write)
+        .await?;
     let mut changes = Vec::new();
     for change in body.into_inner().table_changes {
         let identifier = change.identifier.ok_or_else(|| {
@@ -178,10 +201,13 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error
 
 pub async fn drop(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<TablePath>,
     query: Query<DropQuery>,
 ) -> ApiResult<HttpResponse> {
-    let env = state.environment(&path.org, &path.env).await?;
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Write)
+        .await?;
     let ident = paths::table(&path.namespace, &path.table)?;
     state
         .catalog
@@ -192,10 +218,13 @@ pub async fn drop(
 
 pub async fn register(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<NamespacePath>,
     body: Json<RegisterTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state.environment(&path.org, &path.env).await?;
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Write)
+        .await?;
     let ns = paths::namespace(&path.namespace)?;
     let body = body.into_inner();
     let table = state
@@ -213,10 +242,13 @@ pub async fn register(
 
 pub async fn rename(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<super::paths::CatalogPath>,
     body: Json<RenameTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state.environment(&path.org, &path.env).await?;
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Write)
+        .await?;
     let body = body.into_inner();
     let from = paths::identifier(body.source.namespace, body.source.name)?;
     let to = paths::identifier(body.destination.namespace, body.destination.name)?;
@@ -227,10 +259,13 @@ pub async fn rename(
 /// Metrics reports are accepted for existing tables and dropped: Frazil does not store them yet.
 pub async fn report_metrics(
     state: Data<AppState>,
+    caller: Caller,
     path: Path<TablePath>,
     body: Json<ReportMetricsRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state.environment(&path.org, &path.env).await?;
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Read)
+        .await?;
     let ident = paths::table(&path.namespace, &path.table)?;
     state.catalog.load_table(&env, &ident).await?;
     tracing::debug!(table = %ident, report_type = %body.report_type, "metrics report received");

@@ -1,0 +1,158 @@
+//! Wire types of Frazil's admin REST API (`/admin/v1`). Errors use the Iceberg error body.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganizationRequest {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrganizationList {
+    pub organizations: Vec<Organization>,
+}
+
+/// S3 settings as sent by operators; the secret is write-only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Request {
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub path_style: Option<bool>,
+    pub allow_http: Option<bool>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageRequest {
+    pub location: String,
+    #[serde(default)]
+    pub s3: Option<S3Request>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEnvironmentRequest {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub name: String,
+    pub storage: StorageRequest,
+}
+
+/// A partial update: fields left out keep their value; `s3` fields are merged one by one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageUpdate {
+    pub location: Option<String>,
+    pub s3: Option<S3Request>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateEnvironmentRequest {
+    pub name: Option<String>,
+    pub storage: Option<StorageUpdate>,
+}
+
+/// S3 settings as shown: never the secret, only whether one is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct S3View {
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub path_style: bool,
+    pub allow_http: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key_set: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StorageView {
+    pub location: String,
+    pub s3: Option<S3View>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Environment {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub storage: StorageView,
+    /// The Tableflow-layout catalog URI of this environment.
+    pub catalog_uri: String,
+    /// The `warehouse` value for the warehouse-layout URI `{base}/iceberg/catalog`.
+    pub warehouse: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnvironmentList {
+    pub environments: Vec<Environment>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterClusterRequest {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cluster {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterList {
+    pub clusters: Vec<Cluster>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    pub role: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// RFC 3339 time after which the key stops working.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub key: String,
+    pub org_id: Option<String>,
+    pub env_id: Option<String>,
+    pub role: String,
+    pub description: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// A new key with its secret: the only time the secret is shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedApiKey {
+    pub key: String,
+    pub secret: String,
+    #[serde(flatten)]
+    pub details: ApiKey,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKeyList {
+    pub api_keys: Vec<ApiKey>,
+}

@@ -1,0 +1,61 @@
+//! The admin REST API (`/admin/v1`): organizations, environments, Kafka clusters and API keys.
+//! Every route needs an admin token whose scope covers the resource.
+
+mod convert;
+mod keys;
+mod tenancy;
+
+use actix_web::web::{self, ServiceConfig};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    const ORG: &str = "/admin/v1/organizations/{org}";
+    const ENV: &str = "/admin/v1/organizations/{org}/environments/{env}";
+    cfg.service(
+        web::resource("/admin/v1/organizations")
+            .route(web::post().to(tenancy::create_organization))
+            .route(web::get().to(tenancy::list_organizations)),
+    )
+    .service(
+        web::resource(ORG)
+            .route(web::get().to(tenancy::get_organization))
+            .route(web::delete().to(tenancy::delete_organization)),
+    )
+    .service(
+        web::resource(format!("{ORG}/environments"))
+            .route(web::post().to(tenancy::create_environment))
+            .route(web::get().to(tenancy::list_environments)),
+    )
+    .service(
+        web::resource(ENV)
+            .route(web::get().to(tenancy::get_environment))
+            .route(web::patch().to(tenancy::update_environment))
+            .route(web::delete().to(tenancy::delete_environment)),
+    )
+    .service(
+        web::resource(format!("{ENV}/clusters"))
+            .route(web::post().to(tenancy::register_cluster))
+            .route(web::get().to(tenancy::list_clusters)),
+    )
+    .service(
+        web::resource(format!("{ENV}/clusters/{{cluster}}"))
+            .route(web::delete().to(tenancy::delete_cluster)),
+    )
+    .service(
+        web::resource(format!("{ENV}/api-keys"))
+            .route(web::post().to(keys::create_environment_key))
+            .route(web::get().to(keys::list_environment_keys)),
+    )
+    .service(
+        web::resource(format!("{ENV}/api-keys/{{key}}"))
+            .route(web::delete().to(keys::revoke_environment_key)),
+    )
+    .service(
+        web::resource(format!("{ORG}/api-keys"))
+            .route(web::post().to(keys::create_organization_key))
+            .route(web::get().to(keys::list_organization_keys)),
+    )
+    .service(
+        web::resource(format!("{ORG}/api-keys/{{key}}"))
+            .route(web::delete().to(keys::revoke_organization_key)),
+    );
+}

@@ -1,0 +1,183 @@
+//! Access tokens: JWTs signed with the store's Ed25519 keys. Verification is local (signature,
+//! expiry) plus the API key's status, cached for at most 5 seconds, so that a revoked key's tokens
+//! stop working on every replica within that time.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use frazil_catalog::{ApiKey, Catalog, CatalogError, Principal, Role};
+use jsonwebtoken::{Algorithm, Header, Validation};
+use moka::future::Cache;
+use serde::{Deserialize, Serialize};
+
+use super::signing::{self, KeyPair};
+
+/// How long a key's status (active, revoked, expired) is trusted before it is read again.
+pub const KEY_STATUS_TTL: Duration = Duration::from_secs(5);
+const ISSUER: &str = "frazil";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    env: Option<String>,
+    role: String,
+    scope: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// A token as issued.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: u64,
+}
+
+#[derive(Debug)]
+pub struct Tokens {
+    catalog: Arc<Catalog>,
+    lifetime: Duration,
+    keys: RwLock<Vec<KeyPair>>,
+    key_status: Cache<String, Option<ApiKey>>,
+}
+
+fn now_s() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn unauthorized(message: &str) -> CatalogError {
+    CatalogError::Unauthorized(message.to_string())
+}
+
+impl Tokens {
+    /// Loads the signing keys, creating the first one on a new store.
+    pub async fn load(catalog: Arc<Catalog>, lifetime: Duration) -> anyhow::Result<Self> {
+        let tokens = Self {
+            catalog,
+            lifetime,
+            keys: RwLock::default(),
+            key_status: Cache::builder()
+                .time_to_live(KEY_STATUS_TTL)
+                .max_capacity(100_000)
+                .build(),
+        };
+        tokens.reload_keys().await?;
+        if tokens.read_keys().is_empty() {
+            let record = signing::generate(chrono::Utc::now().timestamp_millis())?;
+            tokens.catalog.add_signing_key(&record).await?;
+            tokens.reload_keys().await?;
+        }
+        Ok(tokens)
+    }
+
+    /// Reads the signing keys again (after a rotation by another process).
+    pub async fn reload_keys(&self) -> anyhow::Result<()> {
+        let records = self.catalog.signing_keys().await?;
+        let pairs = records
+            .iter()
+            .map(signing::key_pair)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = pairs;
+        Ok(())
+    }
+
+    fn read_keys(&self) -> Vec<KeyPair> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn jwks(&self) -> serde_json::Value {
+        signing::jwks(&self.read_keys())
+    }
+
+    pub fn issue(&self, principal: &Principal, scope: &str) -> Result<IssuedToken, CatalogError> {
+        let keys = self.read_keys();
+        let key = keys
+            .first()
+            .ok_or_else(|| CatalogError::Internal("no token signing key".into()))?;
+        let now = now_s();
+        let lifetime = self.lifetime.as_secs();
+        let claims = Claims {
+            iss: ISSUER.into(),
+            sub: principal.key_id.clone(),
+            org: principal.org_id.clone(),
+            env: principal.env_id.clone(),
+            role: principal.role.as_str().into(),
+            scope: scope.into(),
+            iat: now,
+            exp: now + i64::try_from(lifetime).unwrap_or(i64::MAX),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        let access_token = jsonwebtoken::encode(&header, &claims, &key.encoding)
+            .map_err(|e| CatalogError::Internal(format!("cannot sign a token: {e}")))?;
+        Ok(IssuedToken {
+            access_token,
+            expires_in: lifetime,
+        })
+    }
+
+    /// The principal of a valid token whose API key is still active.
+    pub async fn verify(&self, token: &str) -> Result<Principal, CatalogError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| unauthorized("Malformed access token"))?;
+        let kid = header
+            .kid
+            .ok_or_else(|| unauthorized("Malformed access token"))?;
+        let key = match self.key(&kid) {
+            Some(key) => key,
+            None => {
+                // Signed by a key created since this replica loaded its keys.
+                self.reload_keys()
+                    .await
+                    .map_err(|e| CatalogError::Internal(e.to_string()))?;
+                self.key(&kid)
+                    .ok_or_else(|| unauthorized("Access token signed by an unknown key"))?
+            }
+        };
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[ISSUER]);
+        validation.leeway = 0;
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    unauthorized("Access token expired")
+                }
+                _ => unauthorized("Invalid access token"),
+            })?
+            .claims;
+        let api_key = self
+            .active_key(&claims.sub)
+            .await?
+            .ok_or_else(|| unauthorized("The API key of this token is revoked or expired"))?;
+        let role: Role = claims.role.parse()?;
+        Ok(Principal {
+            role: role.min(api_key.role),
+            ..api_key.principal()
+        })
+    }
+
+    fn key(&self, kid: &str) -> Option<KeyPair> {
+        self.read_keys().into_iter().find(|k| k.kid == kid)
+    }
+
+    /// The key if it exists and is active, as known at most [`KEY_STATUS_TTL`] ago.
+    pub async fn active_key(&self, key_id: &str) -> Result<Option<ApiKey>, CatalogError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        Ok(self.key_status(key_id).await?.filter(|k| k.is_active(now)))
+    }
+
+    async fn key_status(&self, key_id: &str) -> Result<Option<ApiKey>, CatalogError> {
+        if let Some(cached) = self.key_status.get(key_id).await {
+            return Ok(cached);
+        }
+        let key = self.catalog.api_key(key_id).await?;
+        self.key_status
+            .insert(key_id.to_string(), key.clone())
+            .await;
+        Ok(key)
+    }
+}
