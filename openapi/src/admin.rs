@@ -146,7 +146,6 @@ pub struct ApiKey {
 /// A new key with its secret: the only time the secret is shown.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatedApiKey {
-    pub key: String,
     pub secret: String,
     #[serde(flatten)]
     pub details: ApiKey,

@@ -56,7 +56,6 @@ async fn create(
     };
     let issued = state.catalog.create_api_key(new).await?;
     Ok(HttpResponse::Created().json(wire::CreatedApiKey {
-        key: issued.key.id.clone(),
         secret: issued.secret,
         details: convert::api_key(issued.key),
     }))
