@@ -7,6 +7,10 @@
 //!
 //! - `FRAZIL_BIN` selects the binary (default `<workspace>/target/debug/frazil`); build it first
 //!   with `cargo build --bin frazil`.
+//! - Every server starts with the fixed bootstrap credential [`BOOTSTRAP_CLIENT_ID`] /
+//!   [`BOOTSTRAP_CLIENT_SECRET`] (a server administrator). Every catalog and admin route needs a
+//!   bearer token: [`Server::token`] gets one, [`Server::admin`] drives the admin API (environments,
+//!   clusters, API keys) with the administrator's token.
 //! - The server's combined stdout/stderr is in `<tempdir>/frazil.log`; a server that exits early
 //!   or panics while serving fails the test.
 
@@ -17,13 +21,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail, ensure, Context};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
 
 /// The organization and environment `frazil serve` creates on first start.
 pub const ORG: &str = "default";
 pub const ENV: &str = "default";
 /// The `warehouse` a client sends with the warehouse URI layout.
 pub const WAREHOUSE: &str = "default/default";
+
+/// The server administrator every test server is bootstrapped with
+/// (`FRAZIL_BOOTSTRAP_CLIENT_ID` / `FRAZIL_BOOTSTRAP_CLIENT_SECRET`).
+pub const BOOTSTRAP_CLIENT_ID: &str = "frazil-test-admin";
+pub const BOOTSTRAP_CLIENT_SECRET: &str = "frazil-test-admin-secret-7f3c19d2";
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -177,6 +189,8 @@ impl Server {
                 .env("FRAZIL_DATA_DIR", &data_dir)
                 .env("FRAZIL_DATABASE_URL", &database_url)
                 .env("FRAZIL_WAREHOUSE", &warehouse_url)
+                .env("FRAZIL_BOOTSTRAP_CLIENT_ID", BOOTSTRAP_CLIENT_ID)
+                .env("FRAZIL_BOOTSTRAP_CLIENT_SECRET", BOOTSTRAP_CLIENT_SECRET)
                 .env("RUST_BACKTRACE", "1");
             let child = command
                 .spawn()
@@ -263,6 +277,44 @@ impl Server {
     /// The local directory of the default environment's `file://` warehouse.
     pub fn warehouse_dir(&self) -> &Path {
         &self.warehouse_dir
+    }
+
+    /// A new, empty local directory `<tempdir>/warehouses/<name>` as a `file://` location, for
+    /// the storage of an environment created through the admin API.
+    pub fn storage_location(&self, name: &str) -> anyhow::Result<String> {
+        let dir = self.dir.path().join("warehouses").join(name);
+        std::fs::create_dir_all(&dir)?;
+        Ok(reqwest::Url::from_directory_path(&dir)
+            .map_err(|()| anyhow!("not an absolute path: {}", dir.display()))?
+            .to_string()
+            .trim_end_matches('/')
+            .to_string())
+    }
+
+    /// The token endpoint of a catalog URI layout: `{catalog uri}/v1/oauth/tokens`.
+    pub fn token_url(&self, layout: Layout) -> String {
+        format!("{}/v1/oauth/tokens", self.catalog_uri(layout))
+    }
+
+    /// The server-wide token endpoint, `/oauth/token`.
+    pub fn admin_token_url(&self) -> String {
+        format!("{}/oauth/token", self.base_url)
+    }
+
+    /// The server administrator's credential (the bootstrap one).
+    pub fn admin_credential(&self) -> Credential {
+        Credential::new(BOOTSTRAP_CLIENT_ID, BOOTSTRAP_CLIENT_SECRET)
+    }
+
+    /// A bearer token for `credential` from `/oauth/token` (client credentials, scope `catalog`).
+    pub async fn token(&self, credential: &Credential) -> anyhow::Result<String> {
+        request_token(&reqwest::Client::new(), &self.admin_token_url(), credential).await
+    }
+
+    /// The admin API with the server administrator's token.
+    pub async fn admin(&self) -> anyhow::Result<Admin> {
+        let token = self.token(&self.admin_credential()).await?;
+        Ok(Admin::new(self.base_url.clone(), token))
     }
 
     /// The server's combined stdout and stderr so far.
@@ -373,4 +425,263 @@ fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
 pub fn unique(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!("{prefix}_{}", &id[..10])
+}
+
+/// A raw request's status and JSON body (`Null` when empty).
+pub async fn send(request: reqwest::RequestBuilder) -> anyhow::Result<(StatusCode, Value)> {
+    let response = request.send().await?;
+    let status = response.status();
+    let text = response.text().await?;
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).with_context(|| format!("HTTP {status}: body {text:?}"))?
+    };
+    Ok((status, body))
+}
+
+/// An HTTP client that sends `Authorization: Bearer <token>` with every request.
+pub fn bearer_client(token: &str) -> anyhow::Result<reqwest::Client> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))?;
+    value.set_sensitive(true);
+    let headers = HeaderMap::from_iter([(AUTHORIZATION, value)]);
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
+}
+
+// ------------------------------------------------------------------------------------------
+// authentication
+
+/// OAuth2 client credentials: an API key id and its secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credential {
+    pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+        }
+    }
+
+    /// `id:secret`, the `credential` catalog property of iceberg-rust, PyIceberg and Iceberg Java.
+    pub fn property(&self) -> String {
+        format!("{}:{}", self.client_id, self.client_secret)
+    }
+}
+
+/// A token request as Iceberg Java sends it: form body with `grant_type=client_credentials`,
+/// `client_id`, `client_secret` and `scope=catalog`. Returns the access token of a 200 answer.
+pub async fn request_token(
+    http: &reqwest::Client,
+    token_url: &str,
+    credential: &Credential,
+) -> anyhow::Result<String> {
+    let (status, body) = send(http.post(token_url).form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", credential.client_id.as_str()),
+        ("client_secret", credential.client_secret.as_str()),
+        ("scope", "catalog"),
+    ]))
+    .await
+    .with_context(|| format!("POST {token_url}"))?;
+    ensure!(
+        status == StatusCode::OK,
+        "POST {token_url} for {}: HTTP {status} {body}",
+        credential.client_id
+    );
+    ensure!(
+        body["token_type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("bearer")),
+        "POST {token_url}: token_type is not bearer in {body}"
+    );
+    body["access_token"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("POST {token_url}: no access_token in {body}"))
+}
+
+/// The role of an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Reader,
+    Writer,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Reader, Role::Writer, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Writer => "writer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// the admin API
+
+/// An environment as the admin API created it.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub org: String,
+    pub id: String,
+    /// The Tableflow-layout catalog URI.
+    pub catalog_uri: String,
+    /// `{org}/{env}`, for the warehouse layout.
+    pub warehouse: String,
+}
+
+/// `/admin/v1` with one bearer token.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    http: reqwest::Client,
+    base_url: String,
+    token: String,
+}
+
+impl Admin {
+    pub fn new(base_url: String, token: String) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base_url,
+            token,
+        }
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// `method {base}{path}` with the token and an optional JSON body: status and JSON answer.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        send(request).await
+    }
+
+    /// A create call that must answer 201.
+    async fn create(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let (status, answer) = self.request(Method::POST, path, Some(&body)).await?;
+        ensure!(
+            status == StatusCode::CREATED,
+            "POST {path} {body}: expected 201, got {status} {answer}"
+        );
+        Ok(answer)
+    }
+
+    pub async fn create_organization(&self, id: &str, name: &str) -> anyhow::Result<Value> {
+        self.create("/admin/v1/organizations", json!({"id": id, "name": name}))
+            .await
+    }
+
+    /// An environment with `file://` (or `s3://`) storage at `location`.
+    pub async fn create_environment(
+        &self,
+        org: &str,
+        id: &str,
+        location: &str,
+    ) -> anyhow::Result<Environment> {
+        let body = self
+            .create(
+                &format!("/admin/v1/organizations/{org}/environments"),
+                json!({"id": id, "name": id, "storage": {"location": location}}),
+            )
+            .await?;
+        let field = |name: &str| -> anyhow::Result<String> {
+            body[name]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("no {name} in the created environment {body}"))
+        };
+        Ok(Environment {
+            org: org.to_string(),
+            id: field("id")?,
+            catalog_uri: field("catalog_uri")?,
+            warehouse: field("warehouse")?,
+        })
+    }
+
+    /// Registers a Kafka cluster: the top-level namespace `cluster` in `org`/`env`.
+    pub async fn register_cluster(
+        &self,
+        org: &str,
+        env: &str,
+        cluster: &str,
+    ) -> anyhow::Result<()> {
+        self.create(
+            &format!("/admin/v1/organizations/{org}/environments/{env}/clusters"),
+            json!({"id": cluster}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A new API key of `org`/`env` with `role`, as client credentials.
+    pub async fn create_api_key(
+        &self,
+        org: &str,
+        env: &str,
+        role: Role,
+    ) -> anyhow::Result<Credential> {
+        let body = self
+            .create(
+                &format!("/admin/v1/organizations/{org}/environments/{env}/api-keys"),
+                json!({"role": role.as_str(), "description": format!("frazil-tests {role}")}),
+            )
+            .await?;
+        ensure!(
+            body["role"] == json!(role.as_str()),
+            "created key has role {} instead of {role}: {body}",
+            body["role"]
+        );
+        match (body["key"].as_str(), body["secret"].as_str()) {
+            (Some(key), Some(secret)) => Ok(Credential::new(key, secret)),
+            _ => Err(anyhow!("no key and secret in the created API key {body}")),
+        }
+    }
+
+    /// Revokes an environment's API key (204).
+    pub async fn revoke_api_key(&self, org: &str, env: &str, key: &str) -> anyhow::Result<()> {
+        let path = format!("/admin/v1/organizations/{org}/environments/{env}/api-keys/{key}");
+        let (status, body) = self.request(Method::DELETE, &path, None).await?;
+        ensure!(
+            status.is_success(),
+            "DELETE {path}: expected 204, got {status} {body}"
+        );
+        Ok(())
+    }
 }

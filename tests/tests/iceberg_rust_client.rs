@@ -3,6 +3,10 @@
 //!
 //! Every scenario runs four times: {SQLite, Postgres} x {Tableflow URI, warehouse URI}, each
 //! against its own freshly started server. Build the binary first: `cargo build --bin frazil`.
+//!
+//! The client logs in as the materializer does: a writer API key of `default/default` (created
+//! through the admin API) as the `credential` property, exchanged at `{uri}/v1/oauth/tokens`.
+//! Raw HTTP calls send a bearer token of the same key.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -10,7 +14,9 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, ensure, Context};
 use async_trait::async_trait;
-use frazil_tests::{Layout, Server, Store, WAREHOUSE};
+use frazil_tests::{
+    bearer_client, request_token, send, Layout, Role, Server, Store, ENV, ORG, WAREHOUSE,
+};
 use futures::{StreamExt, TryStreamExt};
 use iceberg::io::LocalFsStorageFactory;
 use iceberg::spec::{
@@ -40,7 +46,35 @@ struct Ctx {
 impl Ctx {
     async fn start(store: Store, layout: Layout) -> Ctx {
         let server = Server::start(store).await;
-        let mut props = HashMap::from([("uri".to_string(), server.catalog_uri(layout))]);
+        match Self::connect(&server, layout).await {
+            Ok((catalog, http)) => Ctx {
+                catalog,
+                http,
+                layout,
+                server,
+            },
+            Err(e) => panic!(
+                "connecting to frazil ({store}, {layout:?}) failed: {e:#}\n--- frazil log ---\n{}",
+                server.log_text()
+            ),
+        }
+    }
+
+    /// A writer key of the default environment; the client with it as `credential`, and a raw
+    /// HTTP client with a token of it from the layout's token endpoint.
+    async fn connect(
+        server: &Server,
+        layout: Layout,
+    ) -> anyhow::Result<(RestCatalog, reqwest::Client)> {
+        let writer = server
+            .admin()
+            .await?
+            .create_api_key(ORG, ENV, Role::Writer)
+            .await?;
+        let mut props = HashMap::from([
+            ("uri".to_string(), server.catalog_uri(layout)),
+            ("credential".to_string(), writer.property()),
+        ]);
         if layout == Layout::Warehouse {
             props.insert("warehouse".to_string(), WAREHOUSE.to_string());
         }
@@ -48,13 +82,10 @@ impl Ctx {
             .with_storage_factory(Arc::new(LocalFsStorageFactory))
             .load("frazil", props)
             .await
-            .expect("the REST catalog client accepts its configuration");
-        Ctx {
-            catalog,
-            http: reqwest::Client::new(),
-            layout,
-            server,
-        }
+            .context("the REST catalog client accepts its configuration")?;
+        let token =
+            request_token(&reqwest::Client::new(), &server.token_url(layout), &writer).await?;
+        Ok((catalog, bearer_client(&token)?))
     }
 
     /// `{uri}/v1` or `{uri}/v1/{org}/{env}`: where the client sends catalog requests.
@@ -219,19 +250,6 @@ fn expect_error<T: std::fmt::Debug>(
         Err(e) if e.kind() == kind => Ok(e),
         Err(e) => Err(anyhow!("{what}: expected {kind:?}, got {e}")),
     }
-}
-
-/// A raw request's status and JSON body (`Null` when empty).
-async fn send(request: reqwest::RequestBuilder) -> anyhow::Result<(reqwest::StatusCode, Value)> {
-    let response = request.send().await?;
-    let status = response.status();
-    let text = response.text().await?;
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).with_context(|| format!("HTTP {status}: body {text:?}"))?
-    };
-    Ok((status, body))
 }
 
 /// The namespace path segment: levels joined by 0x1F, percent-encoded.
