@@ -61,3 +61,22 @@ async fn not_found(request: HttpRequest) -> HttpResponse {
     )
     .error_response()
 }
+
+/// A route whose other methods get 405 with an Iceberg error body.
+pub fn resource(path: impl AsRef<str>) -> actix_web::Resource {
+    web::resource(path.as_ref()).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(request: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    crate::error::ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "BadRequestException",
+        format!(
+            "Method {} is not allowed on {}",
+            request.method(),
+            request.path()
+        ),
+    )
+    .error_response()
+}

@@ -2,7 +2,8 @@
 
     python append_worker.py <catalog-json> <table-ident> <worker-id> <appends> <rows-per-append>
 
-Loads the catalog and table, prints "ready", waits for a line on stdin, then performs <appends>
+<catalog-json> holds the RestCatalog properties, including its `credential` ("id:secret"): the
+worker logs in on its own, as a separate client would. Loads the catalog and table, prints "ready", waits for a line on stdin, then performs <appends>
 appends of its own rows. PyIceberg's built-in commit retry is disabled on the table, so every
 409 CommitFailedException reaches this loop, which refreshes the table and tries again. Prints one
 JSON line with its counts at the end; exits non-zero on any other error.

@@ -9,11 +9,21 @@ free port with its own data directory, once per metadata store:
 
 Store-level fixtures are parametrized, so every test that uses them runs against both stores.
 One server per store per test module; tests use unique namespace names.
+
+Authentication is required on every catalog and admin route. Each server starts with a fixed
+server-admin credential (FRAZIL_BOOTSTRAP_CLIENT_ID / FRAZIL_BOOTSTRAP_CLIENT_SECRET, or the
+generated `bootstrap-credentials.json` when started with ``bootstrap_env=False``):
+
+* PyIceberg gets ``credential="id:secret"`` (``make_catalog``),
+* DuckDB gets ``CLIENT_ID`` / ``CLIENT_SECRET`` on ATTACH (``duckdb_attach``),
+* raw HTTP gets ``Authorization: Bearer <token>`` (``server.auth_headers()``, ``server.http()``),
+* ``AdminClient`` drives the admin REST API (organizations, environments, clusters, API keys).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -42,6 +52,12 @@ STARTUP_TIMEOUT_S = 30.0
 S3_ACCESS_KEY = "frazil-test-key"
 S3_SECRET_KEY = "frazil-test-secret"
 S3_REGION = "us-east-1"
+
+# the server administrator every test server is bootstrapped with
+BOOTSTRAP_CLIENT_ID = "frazil-test-admin"
+BOOTSTRAP_CLIENT_SECRET = "frazil-test-admin-secret-9f8e7d6c5b4a"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,6 +125,30 @@ def _with_database(url: str, db: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + db, parts.query, parts.fragment))
 
 
+def request_token(token_url: str, client_id: str, client_secret: str, scope: str | None = "catalog") -> requests.Response:
+    """A client-credentials token request as Iceberg Java and PyIceberg send it (form body)."""
+    data = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
+    if scope is not None:
+        data["scope"] = scope
+    return requests.post(token_url, data=data, timeout=30)
+
+
+def fetch_token(token_url: str, client_id: str, client_secret: str, scope: str | None = "catalog") -> str:
+    r = request_token(token_url, client_id, client_secret, scope)
+    assert r.status_code == 200, f"token request to {token_url} for {client_id}: {r.status_code} {r.text}"
+    return r.json()["access_token"]
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def bearer_session(token: str) -> requests.Session:
+    s = requests.Session()
+    s.headers.update(bearer(token))
+    return s
+
+
 # --------------------------------------------------------------------------------------------
 # the server
 
@@ -121,11 +161,39 @@ class FrazilServer:
     warehouse: str  # file:///... or s3://bucket/prefix
     proc: subprocess.Popen
     log: Path
+    client_id: str = BOOTSTRAP_CLIENT_ID
+    client_secret: str = BOOTSTRAP_CLIENT_SECRET
+    base_dir: Path | None = None
+    database_url: str = ""
+    env: dict = field(default_factory=dict)  # the process environment it was started with
     extra: dict = field(default_factory=dict)
+    _token: tuple[str, float] | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def credential(self) -> str:
+        """The server administrator's credential as PyIceberg and Iceberg Java take it."""
+        return f"{self.client_id}:{self.client_secret}"
+
+    def token(self) -> str:
+        """A (cached) access token of the server administrator, from `POST /oauth/token`."""
+        now = time.monotonic()
+        if self._token is None or self._token[1] <= now:
+            r = request_token(f"{self.base_url}/oauth/token", self.client_id, self.client_secret)
+            assert r.status_code == 200, f"admin token: {r.status_code} {r.text}"
+            body = r.json()
+            self._token = (body["access_token"], now + float(body.get("expires_in") or 60) / 2)
+        return self._token[0]
+
+    def auth_headers(self) -> dict:
+        return bearer(self.token())
+
+    def http(self) -> requests.Session:
+        """A requests session that sends the server administrator's bearer token."""
+        return bearer_session(self.token())
 
     @property
     def tableflow_uri(self) -> str:
@@ -148,14 +216,15 @@ class FrazilServer:
     def catalog_uri(self, layout: str) -> str:
         return self.tableflow_uri if layout == "tableflow" else self.warehouse_uri
 
-    def api_prefix(self, layout: str = "tableflow") -> str:
+    def api_prefix(self, layout: str = "tableflow", token: str | None = None) -> str:
         """`{uri}/v1` or `{uri}/v1/{prefix}` as a client would build it after /v1/config."""
         uri = self.catalog_uri(layout)
+        headers = bearer(token or self.token())
         if layout == "tableflow":
-            r = requests.get(f"{uri}/v1/config", timeout=10)
+            r = requests.get(f"{uri}/v1/config", headers=headers, timeout=10)
         else:
-            r = requests.get(f"{uri}/v1/config", params={"warehouse": self.warehouse_name}, timeout=10)
-        r.raise_for_status()
+            r = requests.get(f"{uri}/v1/config", params={"warehouse": self.warehouse_name}, headers=headers, timeout=10)
+        assert r.status_code == 200, f"/v1/config: {r.status_code} {r.text}"
         cfg = r.json()
         prefix = (cfg.get("overrides") or {}).get("prefix") or (cfg.get("defaults") or {}).get("prefix")
         return f"{uri}/v1/{prefix}" if prefix else f"{uri}/v1"
@@ -167,7 +236,43 @@ class FrazilServer:
         return _tail(self.log, 200_000)
 
 
-def start_server(store: str, base_dir: Path, database_url: str, warehouse: str | None = None, env: dict | None = None) -> FrazilServer:
+def server_env(base_dir: Path, database_url: str, warehouse: str, port: int | None = None, env: dict | None = None, bootstrap_env: bool = True) -> dict:
+    """The environment of a frazil process (serve or the CLI) on this data dir and database.
+    `env` values of None remove a variable."""
+    # nothing from the caller's FRAZIL_* configuration leaks into the server under test
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FRAZIL_")}
+    full_env.update(
+        {
+            "FRAZIL_DATA_DIR": str(base_dir / "data"),
+            "FRAZIL_DATABASE_URL": database_url,
+            "FRAZIL_WAREHOUSE": warehouse,
+            "RUST_BACKTRACE": "1",
+        }
+    )
+    if port is not None:
+        full_env["FRAZIL_LISTEN"] = f"127.0.0.1:{port}"
+    if bootstrap_env:
+        full_env["FRAZIL_BOOTSTRAP_CLIENT_ID"] = BOOTSTRAP_CLIENT_ID
+        full_env["FRAZIL_BOOTSTRAP_CLIENT_SECRET"] = BOOTSTRAP_CLIENT_SECRET
+    for k, v in (env or {}).items():
+        if v is None:
+            full_env.pop(k, None)
+        else:
+            full_env[k] = v
+    return full_env
+
+
+def start_server(
+    store: str,
+    base_dir: Path,
+    database_url: str,
+    warehouse: str | None = None,
+    env: dict | None = None,
+    bootstrap_env: bool = True,
+) -> FrazilServer:
+    """Starts `frazil serve`. With `bootstrap_env` the server administrator comes from
+    FRAZIL_BOOTSTRAP_CLIENT_ID/SECRET (fixed test values); without, the server generates one and
+    the returned server uses the credentials from `{data}/bootstrap-credentials.json`."""
     if not FRAZIL_BIN.exists():
         pytest.fail(f"frazil binary not found at {FRAZIL_BIN} (run `cargo build --bin frazil` or set FRAZIL_BIN)")
     data_dir = base_dir / "data"
@@ -178,19 +283,9 @@ def start_server(store: str, base_dir: Path, database_url: str, warehouse: str |
         warehouse = wh_dir.as_uri()
     port = free_port()
     log = base_dir / "frazil.log"
-    # nothing from the caller's FRAZIL_* configuration leaks into the server under test
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FRAZIL_")}
-    full_env.update(
-        {
-            "FRAZIL_LISTEN": f"127.0.0.1:{port}",
-            "FRAZIL_DATA_DIR": str(data_dir),
-            "FRAZIL_DATABASE_URL": database_url,
-            "FRAZIL_WAREHOUSE": warehouse,
-            "RUST_BACKTRACE": "1",
-        }
-    )
-    full_env.update(env or {})
-    with open(log, "wb") as out:
+    full_env = server_env(base_dir, database_url, warehouse, port=port, env=env, bootstrap_env=bootstrap_env)
+    # appended to, so that a restarted server's log keeps the first run's output
+    with open(log, "ab") as out:
         proc = subprocess.Popen(
             [str(FRAZIL_BIN), "serve"],
             cwd=base_dir,
@@ -199,8 +294,24 @@ def start_server(store: str, base_dir: Path, database_url: str, warehouse: str |
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = FrazilServer(store=store, port=port, data_dir=data_dir, warehouse=warehouse, proc=proc, log=log)
+    server = FrazilServer(
+        store=store,
+        port=port,
+        data_dir=data_dir,
+        warehouse=warehouse,
+        proc=proc,
+        log=log,
+        base_dir=base_dir,
+        database_url=database_url,
+        env=full_env,
+    )
     _wait_http(f"{server.base_url}/healthz", proc, log, f"frazil ({store})")
+    if full_env.get("FRAZIL_BOOTSTRAP_CLIENT_ID") and full_env.get("FRAZIL_BOOTSTRAP_CLIENT_SECRET"):
+        server.client_id = full_env["FRAZIL_BOOTSTRAP_CLIENT_ID"]
+        server.client_secret = full_env["FRAZIL_BOOTSTRAP_CLIENT_SECRET"]
+    elif (data_dir / "bootstrap-credentials.json").exists():
+        creds = json.loads((data_dir / "bootstrap-credentials.json").read_text())
+        server.client_id, server.client_secret = creds["client_id"], creds["client_secret"]
     return server
 
 
@@ -255,12 +366,30 @@ def layout(request) -> str:
 # PyIceberg
 
 
+_AUTH_PROPS = ("credential", "token", "auth")
+
+
 def make_catalog(server: FrazilServer, layout: str, **props):
+    """A PyIceberg RestCatalog on the default environment; it logs in as the server administrator
+    (`credential="id:secret"`) unless `props` bring their own credential/token/auth."""
     from pyiceberg.catalog.rest import RestCatalog
 
+    if not any(k in props for k in _AUTH_PROPS):
+        props["credential"] = server.credential
     if layout == "tableflow":
         return RestCatalog(f"frazil-{layout}", uri=server.tableflow_uri, **props)
     return RestCatalog(f"frazil-{layout}", uri=server.warehouse_uri, warehouse=server.warehouse_name, **props)
+
+
+def env_catalog(server: FrazilServer, org: str, env: str, layout: str, credential: str, **props):
+    """A PyIceberg RestCatalog on environment `org`/`env` through `layout`, logging in with
+    `credential` ("key:secret")."""
+    from pyiceberg.catalog.rest import RestCatalog
+
+    if layout == "tableflow":
+        uri = f"{server.base_url}/iceberg/catalog/organizations/{org}/environments/{env}"
+        return RestCatalog(f"{org}-{env}-{layout}", uri=uri, credential=credential, **props)
+    return RestCatalog(f"{org}-{env}-{layout}", uri=server.warehouse_uri, warehouse=f"{org}/{env}", credential=credential, **props)
 
 
 @pytest.fixture
@@ -317,31 +446,151 @@ def duckdb_extension_path(name: str) -> str:
     return str(path)
 
 
-@pytest.fixture
-def duckdb_con():
+def new_duckdb_connection():
     """A DuckDB connection with httpfs, avro and iceberg loaded from the wheel packages."""
     import duckdb
 
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     for name in ("httpfs", "avro", "iceberg"):
         con.execute(f"LOAD '{duckdb_extension_path(name)}'")
+    return con
+
+
+@pytest.fixture
+def duckdb_con():
+    con = new_duckdb_connection()
     yield con
     con.close()
 
 
-def duckdb_attach(con, server: FrazilServer, layout: str, alias: str = "frazil", extra: str = "") -> None:
-    """ATTACH the catalog through `layout` without authentication (`extra`: more ATTACH options)."""
-    more = f", {extra}" if extra else ""
+def duckdb_attach(
+    con,
+    server: FrazilServer,
+    layout: str,
+    alias: str = "frazil",
+    extra: str = "",
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    org: str = ORG,
+    env: str = ENV,
+    secret_scope: str | None = None,
+) -> None:
+    """ATTACH environment `org`/`env` through `layout`, logging in with CLIENT_ID/CLIENT_SECRET
+    (default: the server administrator). DuckDB fetches its token itself, as it does against
+    Tableflow: HTTP Basic at `{ENDPOINT}/v1/oauth/tokens`, scope PRINCIPAL_ROLE:ALL.
+    With `secret_scope`, the credentials go into a `CREATE SECRET (TYPE iceberg, ...)` with that
+    OAUTH2_SCOPE instead (Confluent's DuckDB recipe uses 'catalog'). `extra`: more ATTACH options."""
+    client_id = client_id or server.client_id
+    client_secret = client_secret or server.client_secret
     if layout == "tableflow":
+        endpoint = f"{server.base_url}/iceberg/catalog/organizations/{org}/environments/{env}"
         # the ATTACH path is sent as ?warehouse= and must be ignored by the Tableflow layout
-        con.execute(
-            f"ATTACH 'ignored' AS {alias} (TYPE iceberg, ENDPOINT '{server.tableflow_uri}', AUTHORIZATION_TYPE 'none'{more})"
-        )
+        path = "ignored"
+    else:
+        endpoint, path = server.warehouse_uri, f"{org}/{env}"
+    if secret_scope is None:
+        auth = f"CLIENT_ID '{client_id}', CLIENT_SECRET '{client_secret}'"
     else:
         con.execute(
-            f"ATTACH '{server.warehouse_name}' AS {alias} "
-            f"(TYPE iceberg, ENDPOINT '{server.warehouse_uri}', AUTHORIZATION_TYPE 'none'{more})"
+            f"CREATE OR REPLACE SECRET {alias}_secret (TYPE iceberg, CLIENT_ID '{client_id}', "
+            f"CLIENT_SECRET '{client_secret}', ENDPOINT '{endpoint}', OAUTH2_SCOPE '{secret_scope}')"
         )
+        auth = f"SECRET {alias}_secret"
+    more = f", {extra}" if extra else ""
+    con.execute(f"ATTACH '{path}' AS {alias} (TYPE iceberg, ENDPOINT '{endpoint}', {auth}{more})")
+
+
+# --------------------------------------------------------------------------------------------
+# the admin REST API
+
+
+class AdminError(AssertionError):
+    pass
+
+
+class AdminClient:
+    """The admin REST API (`/admin/v1`) with one bearer token (default: the server administrator)."""
+
+    def __init__(self, server: FrazilServer, token: str | None = None):
+        self.server = server
+        self.base = f"{server.base_url}/admin/v1"
+        self.s = bearer_session(token or server.token())
+
+    def call(self, method: str, path: str, expect: int | None = None, **kw) -> requests.Response:
+        r = self.s.request(method, f"{self.base}{path}", timeout=30, **kw)
+        if expect is not None and r.status_code != expect:
+            raise AdminError(f"{method} /admin/v1{path}: expected {expect}, got {r.status_code}: {r.text[:800]}")
+        return r
+
+    def create_org(self, org_id: str | None = None, name: str | None = None) -> dict:
+        body = {"name": name or f"org {org_id}"}
+        if org_id is not None:
+            body["id"] = org_id
+        return self.call("POST", "/organizations", json=body, expect=201).json()
+
+    def create_env(self, org: str, env_id: str | None, location: str, name: str | None = None, s3: dict | None = None) -> dict:
+        body: dict = {"name": name or f"env {env_id}", "storage": {"location": location}}
+        if env_id is not None:
+            body["id"] = env_id
+        if s3 is not None:
+            body["storage"]["s3"] = s3
+        return self.call("POST", f"/organizations/{org}/environments", json=body, expect=201).json()
+
+    def register_cluster(self, org: str, env: str, cluster_id: str, name: str | None = None) -> dict:
+        body = {"id": cluster_id}
+        if name is not None:
+            body["name"] = name
+        return self.call("POST", f"/organizations/{org}/environments/{env}/clusters", json=body, expect=201).json()
+
+    def create_key(self, org: str, env: str | None, role: str, **extra) -> dict:
+        """A new API key (201): the response with `key` and `secret`."""
+        path = f"/organizations/{org}/environments/{env}/api-keys" if env else f"/organizations/{org}/api-keys"
+        return self.call("POST", path, json={"role": role, **extra}, expect=201).json()
+
+    def revoke_key(self, org: str, env: str | None, key: str) -> None:
+        path = f"/organizations/{org}/environments/{env}/api-keys/{key}" if env else f"/organizations/{org}/api-keys/{key}"
+        self.call("DELETE", path, expect=204)
+
+
+@dataclass
+class Tenant:
+    """An organization + environment made through the admin API, with its storage directory."""
+
+    org: str
+    env: str
+    info: dict  # the environment as the admin API returned it
+    warehouse_dir: Path
+
+    @property
+    def catalog_uri(self) -> str:
+        return self.info["catalog_uri"]
+
+
+def make_tenant(server: FrazilServer, admin: AdminClient, base_dir: Path, org: str | None = None, env: str | None = None) -> Tenant:
+    """A fresh organization and environment (file:// storage under `base_dir`)."""
+    org = org or unique("org").replace("_", "-")
+    env = env or unique("env").replace("_", "-")
+    existing = admin.call("GET", f"/organizations/{org}")
+    if existing.status_code == 404:
+        admin.create_org(org)
+    wh = base_dir / f"wh-{org}-{env}"
+    wh.mkdir(parents=True, exist_ok=True)
+    info = admin.create_env(org, env, wh.as_uri())
+    return Tenant(org=org, env=env, info=info, warehouse_dir=wh)
+
+
+def assert_iceberg_error(resp: requests.Response, code: int, type_: str | None = None) -> dict:
+    """`resp` is `code` with the Iceberg error body {"error": {"message", "type", "code"}}."""
+    assert resp.status_code == code, f"expected {code}, got {resp.status_code}: {resp.text[:600]}"
+    assert resp.headers.get("content-type", "").startswith("application/json"), (resp.status_code, dict(resp.headers))
+    err = resp.json().get("error")
+    assert isinstance(err, dict), resp.text
+    assert err.get("code") == code, resp.text
+    assert isinstance(err.get("message"), str) and err["message"], resp.text
+    assert isinstance(err.get("type"), str) and err["type"], resp.text
+    if type_ is not None:
+        assert err["type"] == type_, resp.text
+    return err
 
 
 # --------------------------------------------------------------------------------------------

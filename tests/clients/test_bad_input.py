@@ -42,7 +42,7 @@ class Api:
 
     def __init__(self, server, layout: str):
         self.base = server.api_prefix(layout)
-        self.s = requests.Session()
+        self.s = server.http()  # the server administrator's bearer token
 
     def ns_url(self, ns: str) -> str:
         return f"{self.base}/namespaces/{quote(ns, safe='')}"

@@ -36,9 +36,9 @@ def test_concurrent_appends(server):
     for w in range(WORKERS):
         # half the workers use each URI layout
         if w % 2 == 0:
-            props = {"uri": server.tableflow_uri}
+            props = {"uri": server.tableflow_uri, "credential": server.credential}
         else:
-            props = {"uri": server.warehouse_uri, "warehouse": server.warehouse_name}
+            props = {"uri": server.warehouse_uri, "warehouse": server.warehouse_name, "credential": server.credential}
         procs.append(
             subprocess.Popen(
                 [sys.executable, str(WORKER), json.dumps(props), ident, str(w), str(APPENDS_PER_WORKER), str(ROWS_PER_APPEND)],
@@ -110,6 +110,7 @@ def test_concurrent_create_same_names(server):
     import requests
 
     base = server.api_prefix("tableflow")
+    auth = server.auth_headers()
     ns = unique("race")
     schema = {"type": "struct", "schema-id": 0, "fields": [{"id": 1, "name": "id", "required": False, "type": "long"}]}
 
@@ -119,7 +120,7 @@ def test_concurrent_create_same_names(server):
 
         def go(i: int) -> None:
             barrier.wait()
-            out[i] = requests.post(url, json=bodies[i], timeout=60)
+            out[i] = requests.post(url, json=bodies[i], headers=auth, timeout=60)
 
         threads = [threading.Thread(target=go, args=(i,)) for i in range(len(bodies))]
         for t in threads:
@@ -133,7 +134,7 @@ def test_concurrent_create_same_names(server):
     assert codes == [200] + [409] * (WORKERS - 1), [(r.status_code, r.text[:200]) for r in results]
     assert all(r.json()["error"]["type"] == "AlreadyExistsException" for r in results if r.status_code == 409)
     winner = next(r for r in results if r.status_code == 200).json()["properties"]["who"]
-    assert requests.get(f"{base}/namespaces/{ns}", timeout=30).json()["properties"]["who"] == winner
+    assert requests.get(f"{base}/namespaces/{ns}", headers=auth, timeout=30).json()["properties"]["who"] == winner
 
     results = race(
         f"{base}/namespaces/{ns}/tables",
@@ -143,7 +144,7 @@ def test_concurrent_create_same_names(server):
     assert codes == [200] + [409] * (WORKERS - 1), [(r.status_code, r.text[:200]) for r in results]
     assert all(r.json()["error"]["type"] == "AlreadyExistsException" for r in results if r.status_code == 409)
     won = next(r for r in results if r.status_code == 200).json()
-    loaded = requests.get(f"{base}/namespaces/{ns}/tables/t", timeout=30).json()
+    loaded = requests.get(f"{base}/namespaces/{ns}/tables/t", headers=auth, timeout=30).json()
     assert loaded["metadata-location"] == won["metadata-location"]
     assert loaded["metadata"]["table-uuid"] == won["metadata"]["table-uuid"]
     assert loaded["metadata"]["properties"]["who"] == won["metadata"]["properties"]["who"]

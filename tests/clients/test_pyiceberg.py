@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pytest
+import requests
 from pyiceberg.exceptions import (
     CommitFailedException,
     NamespaceAlreadyExistsError,
@@ -20,7 +21,7 @@ from pyiceberg.expressions import GreaterThanOrEqual
 from pyiceberg.table import StaticTable
 from pyiceberg.types import DoubleType
 
-from conftest import make_catalog, unique
+from conftest import bearer, make_catalog, unique
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("name", pa.string())])
 
@@ -341,10 +342,14 @@ def test_state_survives_restart(store, tmp_path):
             tbl.append(rows((1, "a"), (2, "b")))
             location = tbl.metadata_location
             uuid_ = tbl.metadata.table_uuid
+            old_token = first.token()
         finally:
             stop_server(first)
         second = start_server(store, tmp_path, db_url)
         try:
+            # signing keys and API keys live in the store: a token of the first process still works
+            r = requests.get(f"{second.tableflow_uri}/v1/namespaces/kept", headers=bearer(old_token), timeout=30)
+            assert r.status_code == 200, r.text
             cat = make_catalog(second, "warehouse")
             assert cat.load_namespace_properties("kept")["p"] == "1"
             tbl = cat.load_table("kept.t")

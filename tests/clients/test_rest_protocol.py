@@ -3,8 +3,6 @@ existence checks, and loadTable's ETag / If-None-Match."""
 
 from __future__ import annotations
 
-import requests
-
 from conftest import unique
 
 TIMEOUT = 30
@@ -30,8 +28,9 @@ REQUIRED_ENDPOINTS = {
 
 
 def test_config_tableflow_layout(server):
+    http = server.http()
     for params in ({}, {"warehouse": "anything-at-all"}):
-        r = requests.get(f"{server.tableflow_uri}/v1/config", params=params, timeout=TIMEOUT)
+        r = http.get(f"{server.tableflow_uri}/v1/config", params=params, timeout=TIMEOUT)
         assert r.status_code == 200, r.text
         cfg = r.json()
         assert isinstance(cfg.get("defaults"), dict) and isinstance(cfg.get("overrides"), dict), cfg
@@ -40,7 +39,8 @@ def test_config_tableflow_layout(server):
 
 
 def test_config_warehouse_layout(server):
-    r = requests.get(f"{server.warehouse_uri}/v1/config", params={"warehouse": server.warehouse_name}, timeout=TIMEOUT)
+    http = server.http()
+    r = http.get(f"{server.warehouse_uri}/v1/config", params={"warehouse": server.warehouse_name}, timeout=TIMEOUT)
     assert r.status_code == 200, r.text
     cfg = r.json()
     prefix = cfg["overrides"].get("prefix")
@@ -49,54 +49,57 @@ def test_config_warehouse_layout(server):
     assert not missing, f"/v1/config does not advertise {sorted(missing)}"
     # the prefix leads to the same catalog as the Tableflow URI
     ns = unique("cfg")
-    r = requests.post(f"{server.warehouse_uri}/v1/{prefix}/namespaces", json={"namespace": [ns]}, timeout=TIMEOUT)
+    r = http.post(f"{server.warehouse_uri}/v1/{prefix}/namespaces", json={"namespace": [ns]}, timeout=TIMEOUT)
     assert r.status_code == 200, r.text
-    r = requests.get(f"{server.tableflow_uri}/v1/namespaces/{ns}", timeout=TIMEOUT)
+    r = http.get(f"{server.tableflow_uri}/v1/namespaces/{ns}", timeout=TIMEOUT)
     assert r.status_code == 200, r.text
     assert r.json()["namespace"] == [ns]
 
 
 def test_config_unknown_warehouse(server):
-    r = requests.get(f"{server.warehouse_uri}/v1/config", params={"warehouse": "no-such-org/no-such-env"}, timeout=TIMEOUT)
+    http = server.http()
+    r = http.get(f"{server.warehouse_uri}/v1/config", params={"warehouse": "no-such-org/no-such-env"}, timeout=TIMEOUT)
     assert 400 <= r.status_code < 500, r.text
     err = r.json()["error"]
     assert err["code"] == r.status_code and err["type"] and err["message"], err
 
 
 def test_head_existence(server):
+    http = server.http()
     base = server.api_prefix("warehouse")
     ns = unique("head")
-    assert requests.head(f"{base}/namespaces/{ns}", timeout=TIMEOUT).status_code == 404
-    assert requests.post(f"{base}/namespaces", json={"namespace": [ns]}, timeout=TIMEOUT).status_code == 200
-    assert requests.head(f"{base}/namespaces/{ns}", timeout=TIMEOUT).status_code in (200, 204)
-    assert requests.head(f"{base}/namespaces/{ns}/tables/t", timeout=TIMEOUT).status_code == 404
+    assert http.head(f"{base}/namespaces/{ns}", timeout=TIMEOUT).status_code == 404
+    assert http.post(f"{base}/namespaces", json={"namespace": [ns]}, timeout=TIMEOUT).status_code == 200
+    assert http.head(f"{base}/namespaces/{ns}", timeout=TIMEOUT).status_code in (200, 204)
+    assert http.head(f"{base}/namespaces/{ns}/tables/t", timeout=TIMEOUT).status_code == 404
     schema = {"type": "struct", "schema-id": 0, "fields": [{"id": 1, "name": "id", "required": False, "type": "long"}]}
-    r = requests.post(f"{base}/namespaces/{ns}/tables", json={"name": "t", "schema": schema}, timeout=TIMEOUT)
+    r = http.post(f"{base}/namespaces/{ns}/tables", json={"name": "t", "schema": schema}, timeout=TIMEOUT)
     assert r.status_code == 200, r.text
-    assert requests.head(f"{base}/namespaces/{ns}/tables/t", timeout=TIMEOUT).status_code in (200, 204)
+    assert http.head(f"{base}/namespaces/{ns}/tables/t", timeout=TIMEOUT).status_code in (200, 204)
 
 
 def test_load_table_etag(server):
+    http = server.http()
     base = server.api_prefix("tableflow")
     ns = unique("etag")
-    assert requests.post(f"{base}/namespaces", json={"namespace": [ns]}, timeout=TIMEOUT).status_code == 200
+    assert http.post(f"{base}/namespaces", json={"namespace": [ns]}, timeout=TIMEOUT).status_code == 200
     schema = {"type": "struct", "schema-id": 0, "fields": [{"id": 1, "name": "id", "required": False, "type": "long"}]}
-    assert requests.post(f"{base}/namespaces/{ns}/tables", json={"name": "t", "schema": schema}, timeout=TIMEOUT).status_code == 200
+    assert http.post(f"{base}/namespaces/{ns}/tables", json={"name": "t", "schema": schema}, timeout=TIMEOUT).status_code == 200
     url = f"{base}/namespaces/{ns}/tables/t"
 
-    first = requests.get(url, timeout=TIMEOUT)
+    first = http.get(url, timeout=TIMEOUT)
     assert first.status_code == 200
     etag = first.headers.get("ETag")
     assert etag, first.headers
-    again = requests.get(url, headers={"If-None-Match": etag}, timeout=TIMEOUT)
+    again = http.get(url, headers={"If-None-Match": etag}, timeout=TIMEOUT)
     assert again.status_code == 304
     assert again.content == b""
 
-    r = requests.post(
+    r = http.post(
         url, json={"requirements": [], "updates": [{"action": "set-properties", "updates": {"k": "v"}}]}, timeout=TIMEOUT
     )
     assert r.status_code == 200, r.text
-    changed = requests.get(url, headers={"If-None-Match": etag}, timeout=TIMEOUT)
+    changed = http.get(url, headers={"If-None-Match": etag}, timeout=TIMEOUT)
     assert changed.status_code == 200
     assert changed.headers.get("ETag") not in (None, etag)
     assert changed.json()["metadata"]["properties"]["k"] == "v"
@@ -105,11 +108,12 @@ def test_load_table_etag(server):
 
 def test_routing_errors_have_error_bodies(server):
     """Every error is an Iceberg error body, including unknown routes and methods."""
+    http = server.http()
     base = server.api_prefix("tableflow")
-    r = requests.get(f"{base}/no-such-route", timeout=TIMEOUT)
+    r = http.get(f"{base}/no-such-route", timeout=TIMEOUT)
     assert r.status_code == 404
     assert r.json()["error"]["code"] == 404
-    r = requests.put(f"{base}/namespaces", json={}, timeout=TIMEOUT)
+    r = http.put(f"{base}/namespaces", json={}, timeout=TIMEOUT)
     assert r.status_code in (404, 405), r.text
     assert r.headers.get("content-type", "").startswith("application/json"), (r.status_code, dict(r.headers), r.text)
     err = r.json()["error"]

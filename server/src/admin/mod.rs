@@ -7,55 +7,57 @@ mod tenancy;
 
 use actix_web::web::{self, ServiceConfig};
 
+use crate::app::resource;
+
 pub fn configure(cfg: &mut ServiceConfig) {
     const ORG: &str = "/admin/v1/organizations/{org}";
     const ENV: &str = "/admin/v1/organizations/{org}/environments/{env}";
     cfg.service(
-        web::resource("/admin/v1/organizations")
+        resource("/admin/v1/organizations")
             .route(web::post().to(tenancy::create_organization))
             .route(web::get().to(tenancy::list_organizations)),
     )
     .service(
-        web::resource(ORG)
+        resource(ORG)
             .route(web::get().to(tenancy::get_organization))
             .route(web::delete().to(tenancy::delete_organization)),
     )
     .service(
-        web::resource(format!("{ORG}/environments"))
+        resource(format!("{ORG}/environments"))
             .route(web::post().to(tenancy::create_environment))
             .route(web::get().to(tenancy::list_environments)),
     )
     .service(
-        web::resource(ENV)
+        resource(ENV)
             .route(web::get().to(tenancy::get_environment))
             .route(web::patch().to(tenancy::update_environment))
             .route(web::delete().to(tenancy::delete_environment)),
     )
     .service(
-        web::resource(format!("{ENV}/clusters"))
+        resource(format!("{ENV}/clusters"))
             .route(web::post().to(tenancy::register_cluster))
             .route(web::get().to(tenancy::list_clusters)),
     )
     .service(
-        web::resource(format!("{ENV}/clusters/{{cluster}}"))
+        resource(format!("{ENV}/clusters/{{cluster}}"))
             .route(web::delete().to(tenancy::delete_cluster)),
     )
     .service(
-        web::resource(format!("{ENV}/api-keys"))
+        resource(format!("{ENV}/api-keys"))
             .route(web::post().to(keys::create_environment_key))
             .route(web::get().to(keys::list_environment_keys)),
     )
     .service(
-        web::resource(format!("{ENV}/api-keys/{{key}}"))
+        resource(format!("{ENV}/api-keys/{{key}}"))
             .route(web::delete().to(keys::revoke_environment_key)),
     )
     .service(
-        web::resource(format!("{ORG}/api-keys"))
+        resource(format!("{ORG}/api-keys"))
             .route(web::post().to(keys::create_organization_key))
             .route(web::get().to(keys::list_organization_keys)),
     )
     .service(
-        web::resource(format!("{ORG}/api-keys/{{key}}"))
+        resource(format!("{ORG}/api-keys/{{key}}"))
             .route(web::delete().to(keys::revoke_organization_key)),
     );
 }

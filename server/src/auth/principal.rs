@@ -27,7 +27,8 @@ fn required_access(request: &HttpRequest) -> Access {
     let path = request.path();
     if path.starts_with("/admin/") {
         Access::Admin
-    } else if matches!(*request.method(), Method::GET | Method::HEAD) || path.ends_with("/metrics") {
+    } else if matches!(*request.method(), Method::GET | Method::HEAD) || path.ends_with("/metrics")
+    {
         Access::Read
     } else {
         Access::Write
@@ -55,7 +56,8 @@ impl FromRequest for Caller {
         let env = request.match_info().get("env").map(str::to_string);
         let access = required_access(request);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::from(CatalogError::Internal("no state".into())))?;
+            let state =
+                state.ok_or_else(|| ApiError::from(CatalogError::Internal("no state".into())))?;
             let token = bearer_token(header.as_deref()).ok_or_else(|| {
                 ApiError::new(
                     StatusCode::UNAUTHORIZED,

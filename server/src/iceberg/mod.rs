@@ -10,6 +10,8 @@ mod tables;
 use actix_web::web::{self, ServiceConfig};
 use frazil_catalog::Access;
 
+use crate::app::resource;
+
 /// The routes below a catalog prefix, as `/v1/config` advertises them in `endpoints`, with the
 /// access each needs. A unit test checks that this list and the route table agree.
 pub const ENDPOINTS: &[(&str, Access)] = &[
@@ -107,25 +109,6 @@ fn catalog_routes(cfg: &mut ServiceConfig) {
     )
     .service(resource("/tables/rename").route(web::post().to(tables::rename)))
     .service(resource("/transactions/commit").route(web::post().to(tables::commit_transaction)));
-}
-
-/// A route whose other methods get 405 with an Iceberg error body.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
-}
-
-async fn method_not_allowed(request: actix_web::HttpRequest) -> actix_web::HttpResponse {
-    use actix_web::ResponseError;
-    crate::error::ApiError::new(
-        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-        "BadRequestException",
-        format!(
-            "Method {} is not allowed on {}",
-            request.method(),
-            request.path()
-        ),
-    )
-    .error_response()
 }
 
 #[cfg(test)]
