@@ -115,7 +115,11 @@ pub async fn request_token(
 ) -> anyhow::Result<IssuedToken> {
     let (status, body) = post_token_form(client, credentials).await?;
     if !status.is_success() {
-        bail!("token endpoint: HTTP {}: {}", status.as_u16(), snippet(&body));
+        bail!(
+            "token endpoint: HTTP {}: {}",
+            status.as_u16(),
+            snippet(&body)
+        );
     }
     serde_json::from_slice(&body).context("the token endpoint answered without access_token")
 }
@@ -125,17 +129,20 @@ pub async fn post_token_form(
     client: &reqwest::Client,
     credentials: &Credentials,
 ) -> anyhow::Result<(StatusCode, Bytes)> {
-    let mut form = url::form_urlencoded::Serializer::new(String::new());
-    form.append_pair("grant_type", "client_credentials")
-        .append_pair("client_id", &credentials.client_id)
-        .append_pair("client_secret", &credentials.client_secret);
-    if let Some(scope) = &credentials.scope {
-        form.append_pair("scope", scope);
-    }
+    let form = {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials")
+            .append_pair("client_id", &credentials.client_id)
+            .append_pair("client_secret", &credentials.client_secret);
+        if let Some(scope) = &credentials.scope {
+            form.append_pair("scope", scope);
+        }
+        form.finish()
+    };
     let response = client
         .post(&credentials.token_url)
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(form.finish())
+        .body(form)
         .send()
         .await?;
     let status = response.status();
@@ -193,7 +200,6 @@ fn short(text: &str, max: usize) -> String {
 #[derive(Debug)]
 pub struct Catalog {
     pub uri: String,
-    pub warehouse: Option<String>,
     /// `{uri}/v1` or `{uri}/v1/{prefix}`.
     pub base: String,
     pub auth: Auth,
@@ -209,11 +215,7 @@ struct ConfigResponse {
 
 impl Catalog {
     /// Calls `/v1/config` (with `warehouse` if given) and resolves the prefix.
-    pub async fn connect(
-        uri: &str,
-        warehouse: Option<String>,
-        auth: Auth,
-    ) -> anyhow::Result<Self> {
+    pub async fn connect(uri: &str, warehouse: Option<String>, auth: Auth) -> anyhow::Result<Self> {
         let uri = uri.trim_end_matches('/').to_string();
         let client = http_client()?;
         let mut request = client.get(format!("{uri}/v1/config"));
@@ -254,12 +256,7 @@ impl Catalog {
             Some(prefix) => format!("{root}/v1/{prefix}"),
             None => format!("{root}/v1"),
         };
-        Ok(Self {
-            uri,
-            warehouse,
-            base,
-            auth,
-        })
+        Ok(Self { uri, base, auth })
     }
 
     /// One request below the API base (`path` starts without a slash), read whole.
@@ -391,14 +388,7 @@ impl Catalog {
         let snapshot_id = new_snapshot_id();
         let (body, sequence, timestamp) = table.append_body(snapshot_id);
         let response = self
-            .send(
-                client,
-                Method::POST,
-                &table.path(),
-                &[],
-                Some(body),
-                &[],
-            )
+            .send(client, Method::POST, &table.path(), &[], Some(body), &[])
             .await
             .map_err(|e| CommitError::Failed(format!("{e:#}")))?;
         match response.status.as_u16() {

@@ -115,6 +115,40 @@ pub fn self_cpu_seconds() -> Option<f64> {
     cpu_seconds_of("/proc/self/stat")
 }
 
+/// Busy CPU seconds of the whole machine (all CPUs, everything but idle and iowait).
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let busy: f64 = fields.iter().take(8).sum::<f64>() - fields.get(3)? - fields.get(4)?;
+    Some(busy / clock_ticks())
+}
+
+/// CPU seconds used so far by every process named `postgres` (a local database server).
+pub fn postgres_cpu_seconds() -> Option<f64> {
+    let mut total = 0.0;
+    let mut found = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "postgres" {
+            if let Some(cpu) = cpu_seconds_of(&format!("/proc/{pid}/stat")) {
+                total += cpu;
+                found = true;
+            }
+        }
+    }
+    found.then_some(total)
+}
+
 pub fn machine() -> Machine {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu_model = cpuinfo
@@ -160,7 +194,6 @@ impl Store {
 /// A Frazil server the harness runs: its own data directory, warehouse and database.
 pub struct Frazil {
     pub binary: PathBuf,
-    pub store: Store,
     pub work_dir: PathBuf,
     pub port: u16,
     pub database_url: String,
@@ -202,13 +235,16 @@ impl Frazil {
         };
         Ok(Self {
             binary,
-            store,
             work_dir,
             port: free_port()?,
             database_url,
             postgres,
             client_id: "frazil-bench-admin".into(),
-            client_secret: format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()),
+            client_secret: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
             child: None,
             starts: 0,
         })

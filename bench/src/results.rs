@@ -112,6 +112,13 @@ pub struct Point {
     pub server: Option<ProcessSample>,
     /// CPU seconds the harness itself used in the window.
     pub client_cpu_s: Option<f64>,
+    /// CPU seconds of local `postgres` processes in the window (backends that exited during
+    /// the window are not counted).
+    #[serde(default)]
+    pub postgres_cpu_s: Option<f64>,
+    /// Busy CPU seconds of the whole machine in the window.
+    #[serde(default)]
+    pub machine_busy_s: Option<f64>,
     /// Scenario-specific figures (conflicts, retries, lost commits, list sizes, ...).
     pub extra: BTreeMap<String, serde_json::Value>,
 }

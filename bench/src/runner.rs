@@ -85,7 +85,9 @@ impl Recorder {
         match outcome.error {
             None => {
                 op.ok += 1;
-                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+                let micros = u64::try_from(latency.as_micros())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
                 op.histogram.saturating_record(micros);
             }
             Some(message) => {
@@ -183,15 +185,21 @@ pub async fn run<W: Worker>(
     tokio::time::sleep_until(measure_start.into()).await;
     let cpu_before = monitor.and_then(ProcMonitor::cpu_seconds);
     let client_before = process::self_cpu_seconds();
+    let postgres_before = process::postgres_cpu_seconds();
+    let machine_before = process::machine_busy_seconds();
     let sampler = monitor.map(|m| m.sample_rss());
     let mut recorder = Recorder::default();
     let mut returned = Vec::with_capacity(connections);
     let mut cpu_after = None;
     let mut client_after = None;
+    let mut postgres_after = None;
+    let mut machine_after = None;
     if let Some(end) = end {
         tokio::time::sleep_until(end.into()).await;
         cpu_after = monitor.and_then(ProcMonitor::cpu_seconds);
         client_after = process::self_cpu_seconds();
+        postgres_after = process::postgres_cpu_seconds();
+        machine_after = process::machine_busy_seconds();
         stop.store(true, Ordering::Relaxed);
     }
     for handle in handles {
@@ -206,6 +214,8 @@ pub async fn run<W: Worker>(
     if end.is_none() {
         cpu_after = monitor.and_then(ProcMonitor::cpu_seconds);
         client_after = process::self_cpu_seconds();
+        postgres_after = process::postgres_cpu_seconds();
+        machine_after = process::machine_busy_seconds();
     }
     let rss = match sampler {
         Some(sampler) => Some(sampler.finish().await),
@@ -213,9 +223,9 @@ pub async fn run<W: Worker>(
     };
     let elapsed = match end {
         Some(end) => end - measure_start,
-        None => recorder
-            .last_done
-            .map_or(Duration::ZERO, |d| d.saturating_duration_since(measure_start)),
+        None => recorder.last_done.map_or(Duration::ZERO, |d| {
+            d.saturating_duration_since(measure_start)
+        }),
     }
     .as_secs_f64()
     .max(1e-9);
@@ -261,6 +271,14 @@ pub async fn run<W: Worker>(
         error_samples: recorder.errors,
         server,
         client_cpu_s: match (client_before, client_after) {
+            (Some(b), Some(a)) => Some(a - b),
+            _ => None,
+        },
+        postgres_cpu_s: match (postgres_before, postgres_after) {
+            (Some(b), Some(a)) if a >= b => Some(a - b),
+            _ => None,
+        },
+        machine_busy_s: match (machine_before, machine_after) {
             (Some(b), Some(a)) => Some(a - b),
             _ => None,
         },

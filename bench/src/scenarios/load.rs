@@ -184,7 +184,9 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     for (label, snapshots) in &tables {
         let name = label.replace('-', "_");
         let mut table = catalog.create_table(&client, &ns, &name).await?;
-        eprintln!("  load-table: building {ns}.{name} with {snapshots} snapshots (one commit each)");
+        eprintln!(
+            "  load-table: building {ns}.{name} with {snapshots} snapshots (one commit each)"
+        );
         let started = Instant::now();
         let samples = build(&catalog, &client, &mut table, *snapshots).await?;
         let build_s = started.elapsed().as_secs_f64();
@@ -202,14 +204,25 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
             );
             ctx.growth.push(g);
         }
-        paths.push((label.clone(), table.path(), samples.last().map_or(0, |s| s.bytes)));
+        paths.push((
+            label.clone(),
+            table.path(),
+            samples.last().map_or(0, |s| s.bytes),
+        ));
     }
 
     for (label, path, bytes) in &paths {
         for snapshots in ["all", "refs"] {
             // The ETag of this response shape, for the If-None-Match variants.
             let response = catalog
-                .send(&client, Method::GET, path, &[("snapshots", snapshots)], None, &[])
+                .send(
+                    &client,
+                    Method::GET,
+                    path,
+                    &[("snapshots", snapshots)],
+                    None,
+                    &[],
+                )
                 .await?;
             if !response.status.is_success() {
                 bail!("load {path}: {}", response.describe());
@@ -253,9 +266,7 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
                     })
                     .await?;
                     for point in &mut ctx.points[before..] {
-                        point
-                            .extra
-                            .insert("metadata_bytes".into(), (*bytes).into());
+                        point.extra.insert("metadata_bytes".into(), (*bytes).into());
                         point
                             .extra
                             .insert("response_bytes".into(), response_bytes.into());
@@ -265,4 +276,38 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_recovers_a_line() {
+        let points: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, 2.0 + 3.0 * i as f64)).collect();
+        let (a, b, r2) = fit(&points);
+        assert!((a - 2.0).abs() < 1e-9 && (b - 3.0).abs() < 1e-9 && (r2 - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn growth_exponent_tells_linear_from_quadratic() {
+        let make = |f: fn(f64) -> f64| -> Vec<BuildSample> {
+            (1..=400)
+                .map(|i| BuildSample {
+                    bytes: i * 1000,
+                    snapshots: i,
+                    ms: f(i as f64),
+                })
+                .collect()
+        };
+        let linear = growth("t", &make(|x| 0.01 * x), 1.0);
+        let quadratic = growth("t", &make(|x| 0.0001 * x * x), 1.0);
+        assert!((linear.exponent - 1.0).abs() < 0.1, "{}", linear.exponent);
+        assert!(
+            (quadratic.exponent - 2.0).abs() < 0.1,
+            "{}",
+            quadratic.exponent
+        );
+        assert_eq!(linear.buckets.len(), 20);
+    }
 }

@@ -20,10 +20,10 @@ use crate::runner::{self, LoadSpec, Outcome, Worker};
 
 /// Every scenario, in the order a run executes them.
 pub const ALL: &[&str] = &[
+    "load-table",
     "ceiling",
     "db",
     "token",
-    "load-table",
     "list",
     "commit-distinct",
     "commit-contended",
@@ -193,7 +193,11 @@ pub async fn ceiling(ctx: &mut Ctx) -> anyhow::Result<()> {
     match probe {
         Ok(r) if r.status().is_success() => {}
         Ok(r) => {
-            ctx.skip("ceiling", "get", format!("{url} answers HTTP {}", r.status()));
+            ctx.skip(
+                "ceiling",
+                "get",
+                format!("{url} answers HTTP {}", r.status()),
+            );
             return Ok(());
         }
         Err(e) => {
@@ -257,7 +261,8 @@ impl Worker for DbWorker {
 const FRAZIL_PK_QUERY_PG: &str = "SELECT metadata_location FROM catalog_objects WHERE uid = $1";
 const FRAZIL_PK_QUERY_SQLITE: &str = "SELECT metadata_location FROM catalog_objects WHERE uid = ?1";
 const PG_CATALOG_PK_QUERY: &str = "SELECT relname FROM pg_class WHERE oid = $1::text::oid";
-const SQLITE_CATALOG_PK_QUERY: &str = "SELECT name FROM sqlite_master WHERE rowid = CAST(?1 AS INTEGER)";
+const SQLITE_CATALOG_PK_QUERY: &str =
+    "SELECT name FROM sqlite_master WHERE rowid = CAST(?1 AS INTEGER)";
 
 /// The database's own round trip for a primary-key read, with sqlx.
 pub async fn db(ctx: &mut Ctx) -> anyhow::Result<()> {
@@ -314,7 +319,10 @@ pub async fn db(ctx: &mut Ctx) -> anyhow::Result<()> {
 }
 
 /// The query (one text parameter: the key) and a key it finds.
-async fn db_query_and_key(pool: &DbPool, custom: Option<String>) -> anyhow::Result<(String, String)> {
+async fn db_query_and_key(
+    pool: &DbPool,
+    custom: Option<String>,
+) -> anyhow::Result<(String, String)> {
     let frazil_key = match pool {
         DbPool::Postgres(p) => {
             sqlx::query_scalar::<_, String>("SELECT uid FROM catalog_objects ORDER BY uid LIMIT 1")
