@@ -423,6 +423,39 @@ def test_route_authorization(ctx, layout, endpoint):
         assert env_state(admin_http, prefix, o) != before, f"the writer's {endpoint} changed nothing"
 
 
+def test_authorization_comes_before_the_body_with_a_slow_store(ctx):
+    """A reader's write is 403 whatever its body, also when checking its key has to wait for the
+    store (its status not cached, the api_keys table locked for a moment): a malformed body must
+    not be answered 400, before the caller is even authenticated."""
+    if ctx.server.store != "postgres":
+        pytest.skip("needs a store whose api_keys table another session can lock (PostgreSQL)")
+    import shutil
+    import subprocess
+
+    url = f"{ctx.prefix('tableflow')}/namespaces"
+    before = sorted(tuple(n) for n in ctx.server.http().get(url, timeout=TIMEOUT).json()["namespaces"])
+    for label, body in [("valid body", b'{"namespace": ["%s"]}' % unique("slow").encode()), ("malformed body", b'{"not": json')]:
+        # a key whose status the server has not cached yet (a first token request does not cache it)
+        key = ctx.admin.create_key(ctx.org, "prod", "reader", description="slow store")
+        remember(ctx.server, key["secret"])
+        token = fetch_token(token_urls(ctx)["tableflow"], key["key"], key["secret"])
+        lock = subprocess.Popen(
+            [shutil.which("psql"), ctx.server.database_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+             "BEGIN; LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT;"],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(0.5)
+            r = requests.post(url, data=body, headers={"Content-Type": "application/json", **bearer(token)}, timeout=TIMEOUT)
+        finally:
+            assert lock.wait(timeout=30) == 0
+        try:
+            assert_iceberg_error(r, 403, "ForbiddenException")
+        except AssertionError as e:
+            raise AssertionError(f"reader's POST /namespaces with a {label}: {e}") from None
+    assert sorted(tuple(n) for n in ctx.server.http().get(url, timeout=TIMEOUT).json()["namespaces"]) == before
+
+
 # --------------------------------------------------------------------------------------------
 # /v1/config
 
