@@ -9,7 +9,9 @@ use frazil_storage::StorageConfig;
 fn local(h: &Harness, name: &str) -> StorageConfig {
     let dir = h.path_of(&h.env.storage.location).join(name);
     StorageConfig {
-        location: url::Url::from_directory_path(dir).unwrap().to_string(),
+        location: url::Url::from_directory_path(dir)
+            .expect("an absolute path")
+            .to_string(),
         s3: None,
     }
 }

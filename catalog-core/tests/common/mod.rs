@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // test fixtures: a failed setup should fail the test loudly
+#![allow(clippy::unwrap_used, dead_code)] // test fixtures: each test file uses some; a failed setup fails loudly
 //! A catalog on a real store: a SQLite file or a fresh Postgres database, and a local warehouse.
 
 use std::collections::HashMap;
