@@ -439,20 +439,26 @@ def test_authorization_comes_before_the_body_with_a_slow_store(ctx):
         key = ctx.admin.create_key(ctx.org, "prod", "reader", description="slow store")
         remember(ctx.server, key["secret"])
         token = fetch_token(token_urls(ctx)["tableflow"], key["key"], key["secret"])
+        psql = [shutil.which("psql"), ctx.server.database_url, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c"]
         lock = subprocess.Popen(
-            [shutil.which("psql"), ctx.server.database_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
-             "BEGIN; LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT;"],
+            psql + ["BEGIN; LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT;"],
             stdout=subprocess.DEVNULL,
         )
         try:
-            time.sleep(0.5)
+            held = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'api_keys' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+            deadline = time.monotonic() + 10
+            while subprocess.run(psql + [held], capture_output=True, text=True).stdout.strip() != "1":
+                assert time.monotonic() < deadline, "psql did not get the lock"
+                time.sleep(0.05)
+            sent = time.monotonic()
             r = requests.post(url, data=body, headers={"Content-Type": "application/json", **bearer(token)}, timeout=TIMEOUT)
+            took = time.monotonic() - sent
         finally:
             assert lock.wait(timeout=30) == 0
         try:
             assert_iceberg_error(r, 403, "ForbiddenException")
         except AssertionError as e:
-            raise AssertionError(f"reader's POST /namespaces with a {label}: {e}") from None
+            raise AssertionError(f"reader's POST /namespaces with a {label} (answered in {took:.2f}s): {e}") from None
     assert sorted(tuple(n) for n in ctx.server.http().get(url, timeout=TIMEOUT).json()["namespaces"]) == before
 
 
