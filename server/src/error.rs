@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use frazil_catalog::CatalogError;
 use frazil_openapi::IcebergErrorResponse;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
     error_type: &'static str,
@@ -93,3 +93,16 @@ impl From<CatalogError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON body whose parse error is raised by the handler, after the `Caller` extractor has
+/// decided authorization: a refused caller gets 401/403 whatever it sent.
+pub type Body<T> = Result<actix_web::web::Json<T>, actix_web::Error>;
+
+impl From<actix_web::Error> for ApiError {
+    fn from(e: actix_web::Error) -> Self {
+        match e.as_error::<ApiError>() {
+            Some(api) => api.clone(),
+            None => ApiError::bad_request(e.to_string()),
+        }
+    }
+}

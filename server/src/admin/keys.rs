@@ -72,12 +72,12 @@ pub async fn create_environment_key(
     state: Data<AppState>,
     caller: Caller,
     path: Path<EnvPath>,
-    body: Json<wire::CreateApiKeyRequest>,
+    body: crate::error::Body<wire::CreateApiKeyRequest>,
 ) -> ApiResult<HttpResponse> {
     caller
         .0
         .authorize(&path.org, Some(&path.env), Access::Admin)?;
-    create(&state, &path.org, Some(&path.env), body.into_inner()).await
+    create(&state, &path.org, Some(&path.env), body?.into_inner()).await
 }
 
 pub async fn list_environment_keys(
@@ -114,10 +114,10 @@ pub async fn create_organization_key(
     state: Data<AppState>,
     caller: Caller,
     path: Path<OrgPath>,
-    body: Json<wire::CreateApiKeyRequest>,
+    body: crate::error::Body<wire::CreateApiKeyRequest>,
 ) -> ApiResult<HttpResponse> {
     caller.0.authorize(&path.org, None, Access::Admin)?;
-    create(&state, &path.org, None, body.into_inner()).await
+    create(&state, &path.org, None, body?.into_inner()).await
 }
 
 pub async fn list_organization_keys(

@@ -40,10 +40,10 @@ fn server_admin_only(caller: &Caller) -> ApiResult<()> {
 pub async fn create_organization(
     state: Data<AppState>,
     caller: Caller,
-    body: Json<wire::CreateOrganizationRequest>,
+    body: crate::error::Body<wire::CreateOrganizationRequest>,
 ) -> ApiResult<HttpResponse> {
     server_admin_only(&caller)?;
-    let body = body.into_inner();
+    let body = body?.into_inner();
     let org = state
         .catalog
         .create_organization(body.id, body.name)
@@ -97,10 +97,10 @@ pub async fn create_environment(
     state: Data<AppState>,
     caller: Caller,
     path: Path<OrgPath>,
-    body: Json<wire::CreateEnvironmentRequest>,
+    body: crate::error::Body<wire::CreateEnvironmentRequest>,
 ) -> ApiResult<HttpResponse> {
     caller.0.authorize(&path.org, None, Access::Admin)?;
-    let body = body.into_inner();
+    let body = body?.into_inner();
     let env = state
         .catalog
         .create_environment(
@@ -147,12 +147,12 @@ pub async fn update_environment(
     state: Data<AppState>,
     caller: Caller,
     path: Path<EnvPath>,
-    body: Json<wire::UpdateEnvironmentRequest>,
+    body: crate::error::Body<wire::UpdateEnvironmentRequest>,
 ) -> ApiResult<Json<wire::Environment>> {
     caller
         .0
         .authorize(&path.org, Some(&path.env), Access::Admin)?;
-    let body = body.into_inner();
+    let body = body?.into_inner();
     let current = state
         .catalog
         .admin_environment(&path.org, &path.env)
@@ -184,7 +184,7 @@ pub async fn register_cluster(
     state: Data<AppState>,
     caller: Caller,
     path: Path<EnvPath>,
-    body: Json<wire::RegisterClusterRequest>,
+    body: crate::error::Body<wire::RegisterClusterRequest>,
 ) -> ApiResult<HttpResponse> {
     caller
         .0
@@ -193,7 +193,7 @@ pub async fn register_cluster(
         .catalog
         .admin_environment(&path.org, &path.env)
         .await?;
-    let body = body.into_inner();
+    let body = body?.into_inner();
     let cluster = state
         .catalog
         .register_cluster(&env, &body.id, body.name)

@@ -62,12 +62,12 @@ pub async fn create(
     state: Data<AppState>,
     caller: Caller,
     path: Path<CatalogPath>,
-    body: Json<CreateNamespaceRequest>,
+    body: crate::error::Body<CreateNamespaceRequest>,
 ) -> ApiResult<Json<NamespaceResponse>> {
     let env = state
         .environment(&caller, &path.org, &path.env, Access::Write)
         .await?;
-    let body = body.into_inner();
+    let body = body?.into_inner();
     let ns = NamespaceIdent::new(body.namespace)?;
     let properties = state
         .catalog
@@ -128,13 +128,13 @@ pub async fn update_properties(
     state: Data<AppState>,
     caller: Caller,
     path: Path<NamespacePath>,
-    body: Json<UpdateNamespacePropertiesRequest>,
+    body: crate::error::Body<UpdateNamespacePropertiesRequest>,
 ) -> ApiResult<Json<UpdateNamespacePropertiesResponse>> {
     let env = state
         .environment(&caller, &path.org, &path.env, Access::Write)
         .await?;
     let ns = paths::namespace(&path.namespace)?;
-    let body = body.into_inner();
+    let body = body?.into_inner();
     let result = state
         .catalog
         .update_namespace_properties(

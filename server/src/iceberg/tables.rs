@@ -58,13 +58,13 @@ pub async fn create(
     state: Data<AppState>,
     caller: Caller,
     path: Path<NamespacePath>,
-    body: Json<CreateTableRequest>,
+    body: crate::error::Body<CreateTableRequest>,
 ) -> ApiResult<HttpResponse> {
     let env = state
         .environment(&caller, &path.org, &path.env, Access::Write)
         .await?;
     let ns = paths::namespace(&path.namespace)?;
-    let body = body.into_inner();
+    let body = body?.into_inner();
     let request = CreateTable {
         name: body.name,
         location: body.location,
@@ -134,13 +134,13 @@ pub async fn commit(
     state: Data<AppState>,
     caller: Caller,
     path: Path<TablePath>,
-    body: Json<CommitTableRequest>,
+    body: crate::error::Body<CommitTableRequest>,
 ) -> ApiResult<HttpResponse> {
     let env = state
         .environment(&caller, &path.org, &path.env, Access::Write)
         .await?;
     let ident = paths::table(&path.namespace, &path.table)?;
-    let body = body.into_inner();
+    let body = body?.into_inner();
     let change = TableChange {
         ident,
         requirements: body.requirements,
@@ -161,13 +161,13 @@ pub async fn commit_transaction(
     state: Data<AppState>,
     caller: Caller,
     path: Path<super::paths::CatalogPath>,
-    body: Json<CommitTransactionRequest>,
+    body: crate::error::Body<CommitTransactionRequest>,
 ) -> ApiResult<HttpResponse> {
     let env = state
         .environment(&caller, &path.org, &path.env, Access::Write)
         .await?;
     let mut changes = Vec::new();
-    for change in body.into_inner().table_changes {
+    for change in body?.into_inner().table_changes {
         let identifier = change.identifier.ok_or_else(|| {
             ApiError::bad_request("Every table change of a transaction needs its identifier")
         })?;
@@ -220,13 +220,13 @@ pub async fn register(
     state: Data<AppState>,
     caller: Caller,
     path: Path<NamespacePath>,
-    body: Json<RegisterTableRequest>,
+    body: crate::error::Body<RegisterTableRequest>,
 ) -> ApiResult<HttpResponse> {
     let env = state
         .environment(&caller, &path.org, &path.env, Access::Write)
         .await?;
     let ns = paths::namespace(&path.namespace)?;
-    let body = body.into_inner();
+    let body = body?.into_inner();
     let table = state
         .catalog
         .register_table(
@@ -244,12 +244,12 @@ pub async fn rename(
     state: Data<AppState>,
     caller: Caller,
     path: Path<super::paths::CatalogPath>,
-    body: Json<RenameTableRequest>,
+    body: crate::error::Body<RenameTableRequest>,
 ) -> ApiResult<HttpResponse> {
     let env = state
         .environment(&caller, &path.org, &path.env, Access::Write)
         .await?;
-    let body = body.into_inner();
+    let body = body?.into_inner();
     let from = paths::identifier(body.source.namespace, body.source.name)?;
     let to = paths::identifier(body.destination.namespace, body.destination.name)?;
     state.catalog.rename_table(&env, &from, &to).await?;
@@ -261,14 +261,14 @@ pub async fn report_metrics(
     state: Data<AppState>,
     caller: Caller,
     path: Path<TablePath>,
-    body: Json<ReportMetricsRequest>,
+    body: crate::error::Body<ReportMetricsRequest>,
 ) -> ApiResult<HttpResponse> {
     let env = state
         .environment(&caller, &path.org, &path.env, Access::Read)
         .await?;
     let ident = paths::table(&path.namespace, &path.table)?;
     state.catalog.load_table(&env, &ident).await?;
-    tracing::debug!(table = %ident, report_type = %body.report_type, "metrics report received");
+    tracing::debug!(table = %ident, report_type = %body?.report_type, "metrics report received");
     Ok(HttpResponse::NoContent().finish())
 }
 
