@@ -40,4 +40,8 @@ step "pytest tests/clients"
 # shellcheck disable=SC2086
 "$ROOT/.venv/bin/python" -m pytest "$ROOT/tests/clients" -v ${PYTEST_ARGS:-}
 
+step "benchmark smoke run (every scenario for a moment, both stores)"
+FRAZIL_BENCH_POSTGRES_URL="${FRAZIL_BENCH_POSTGRES_URL:-$FRAZIL_TEST_POSTGRES_URL}" \
+    "$ROOT/scripts/bench.sh" --smoke
+
 step "all tests passed"

@@ -31,8 +31,23 @@ pub enum CatalogError {
     NoSuchTable(TableIdent),
     #[error("Table already exists: {0}")]
     TableExists(TableIdent),
+    /// A table cannot take the name of a view.
     #[error("View with same name already exists: {0}")]
     ViewExists(TableIdent),
+    #[error("View does not exist: {0}")]
+    NoSuchView(TableIdent),
+    #[error("View already exists: {0}")]
+    ViewAlreadyExists(TableIdent),
+    /// A view cannot take the name of a table.
+    #[error("Table with same name already exists: {0}")]
+    TableNameTaken(TableIdent),
+    /// A rename whose destination name is taken: `kind` is what holds it ("Table" or "View").
+    #[error("Cannot rename {from} to {to}. {kind} already exists")]
+    RenameTargetExists {
+        from: TableIdent,
+        to: TableIdent,
+        kind: &'static str,
+    },
     /// A file the catalog points at is not in storage.
     #[error("{0}")]
     NotFound(String),

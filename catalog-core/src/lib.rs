@@ -7,11 +7,12 @@ mod commit;
 mod error;
 mod model;
 pub mod store;
+mod view;
 
 pub use access::{Access, Principal, Role};
 pub use catalog::{
-    check_id, verify_secret, ApiKey, Catalog, Cluster, CreateTable, IssuedApiKey, LoadedTable,
-    NewApiKey, Organization, TableChange,
+    check_id, verify_secret, ApiKey, Catalog, Cluster, CreateTable, CreateView, IssuedApiKey,
+    LoadedTable, LoadedView, NewApiKey, Organization, TableChange, ViewChange,
 };
 pub use error::{CatalogError, Result};
 pub use model::{

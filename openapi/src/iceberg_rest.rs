@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use iceberg::spec::{Schema, SortOrder, UnboundPartitionSpec};
-use iceberg::{TableRequirement, TableUpdate};
+use iceberg::spec::{Schema, SortOrder, UnboundPartitionSpec, ViewVersion};
+use iceberg::{TableRequirement, TableUpdate, ViewUpdate};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -14,6 +14,13 @@ pub struct CatalogConfig {
     pub overrides: HashMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Vec<String>>,
+    /// Present when the server honours Idempotency-Key: how long it keeps a key (ISO 8601).
+    #[serde(
+        rename = "idempotency-key-lifetime",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub idempotency_key_lifetime: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -134,4 +141,70 @@ pub struct CommitTableResponse<'a> {
 pub struct ReportMetricsRequest {
     #[serde(rename = "report-type")]
     pub report_type: String,
+}
+
+/// `CreateViewRequest`: all four of name, schema, view-version and properties are required.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CreateViewRequest {
+    pub name: String,
+    #[serde(default)]
+    pub location: Option<String>,
+    pub schema: Schema,
+    pub view_version: ViewVersion,
+    pub properties: HashMap<String, String>,
+}
+
+/// `ViewRequirement`: the spec defines one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ViewRequirement {
+    AssertViewUuid { uuid: uuid::Uuid },
+}
+
+/// `CommitViewRequest` (replaceView).
+#[derive(Debug, Deserialize)]
+pub struct CommitViewRequest {
+    #[serde(default)]
+    pub identifier: Option<TableIdentifier>,
+    #[serde(default)]
+    pub requirements: Vec<ViewRequirement>,
+    pub updates: Vec<ViewUpdate>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RegisterViewRequest {
+    pub name: String,
+    pub metadata_location: String,
+}
+
+/// `LoadViewResult`: the metadata travels as the stored JSON text.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LoadViewResult<'a> {
+    pub metadata_location: &'a str,
+    pub metadata: &'a RawValue,
+    pub config: HashMap<String, String>,
+}
+
+/// `UnregisterTableResult`: the table's final metadata.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct UnregisterTableResult<'a> {
+    pub metadata_location: &'a str,
+    pub metadata: &'a RawValue,
+}
+
+/// One storage prefix's client settings in `LoadCredentialsResponse`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StorageCredential {
+    pub prefix: String,
+    pub config: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadCredentialsResponse {
+    #[serde(rename = "storage-credentials")]
+    pub storage_credentials: Vec<StorageCredential>,
 }

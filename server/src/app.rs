@@ -1,7 +1,9 @@
 //! The actix-web application: routes, body limits, and errors of extraction in Iceberg form.
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
-use actix_web::web::{self, Data, JsonConfig, PathConfig, QueryConfig, ServiceConfig};
+use actix_web::web::{
+    self, Data, JsonConfig, PathConfig, PayloadConfig, QueryConfig, ServiceConfig,
+};
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
@@ -18,6 +20,8 @@ pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut Ser
                     .content_type_required(false)
                     .error_handler(json_error),
             )
+            // Raw bodies (read by the Idempotency-Key middleware) have the same limit.
+            .app_data(PayloadConfig::new(max_body_bytes))
             .app_data(QueryConfig::default().error_handler(query_error))
             .app_data(
                 PathConfig::default().error_handler(|e, _| {

@@ -65,10 +65,14 @@ impl From<CatalogError> for ApiError {
             E::NoSuchWarehouse(_) => (StatusCode::NOT_FOUND, "NoSuchWarehouseException"),
             E::NoSuchNamespace(_) => (StatusCode::NOT_FOUND, "NoSuchNamespaceException"),
             E::NoSuchTable(_) => (StatusCode::NOT_FOUND, "NoSuchTableException"),
+            E::NoSuchView(_) => (StatusCode::NOT_FOUND, "NoSuchViewException"),
             E::NotFound(_) => (StatusCode::NOT_FOUND, "NotFoundException"),
-            E::NamespaceExists(_) | E::TableExists(_) | E::ViewExists(_) => {
-                (StatusCode::CONFLICT, "AlreadyExistsException")
-            }
+            E::NamespaceExists(_)
+            | E::TableExists(_)
+            | E::ViewExists(_)
+            | E::ViewAlreadyExists(_)
+            | E::TableNameTaken(_)
+            | E::RenameTargetExists { .. } => (StatusCode::CONFLICT, "AlreadyExistsException"),
             E::NamespaceNotEmpty(_) => (StatusCode::CONFLICT, "NamespaceNotEmptyException"),
             E::CommitFailed(_) => (StatusCode::CONFLICT, "CommitFailedException"),
             E::Unprocessable(_) => (

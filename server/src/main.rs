@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod health;
 mod iceberg;
+mod idempotency;
 mod state;
 
 use std::path::PathBuf;
@@ -135,6 +136,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         store: store.clone(),
         auth,
         public_url: config.public_url(),
+        load_cache: Default::default(),
     };
     let max_body = config.max_body_bytes;
     let server =

@@ -6,6 +6,7 @@ use frazil_catalog::store::SqlStore;
 use frazil_catalog::Catalog;
 
 use crate::auth::Authenticator;
+use crate::iceberg::LoadCache;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -14,4 +15,6 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// The base URL clients reach this server at (for catalog URIs in admin answers).
     pub public_url: String,
+    /// Serialized loadTable responses by metadata location and shape.
+    pub load_cache: LoadCache,
 }

@@ -424,6 +424,11 @@ def _cleanup_namespace(catalog, ns: str) -> None:
                 catalog.purge_table(ident)
             except Exception:
                 pass
+        for ident in catalog.list_views(ns):
+            try:
+                catalog.drop_view(ident)
+            except Exception:
+                pass
         catalog.drop_namespace(ns)
     except Exception:
         pass

@@ -59,6 +59,10 @@ READ_ENDPOINTS = {
     "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}",
     "HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}",
     "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/metrics",
+    "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}/credentials",
+    "GET /v1/{prefix}/namespaces/{namespace}/views",
+    "GET /v1/{prefix}/namespaces/{namespace}/views/{view}",
+    "HEAD /v1/{prefix}/namespaces/{namespace}/views/{view}",
 }
 # ... and what needs a writer
 WRITE_ENDPOINTS = {
@@ -71,6 +75,12 @@ WRITE_ENDPOINTS = {
     "POST /v1/{prefix}/namespaces/{namespace}/register",
     "POST /v1/{prefix}/tables/rename",
     "POST /v1/{prefix}/transactions/commit",
+    "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/unregister",
+    "POST /v1/{prefix}/namespaces/{namespace}/views",
+    "POST /v1/{prefix}/namespaces/{namespace}/views/{view}",
+    "DELETE /v1/{prefix}/namespaces/{namespace}/views/{view}",
+    "POST /v1/{prefix}/views/rename",
+    "POST /v1/{prefix}/namespaces/{namespace}/register-view",
 }
 ALL_ENDPOINTS = READ_ENDPOINTS | WRITE_ENDPOINTS
 
@@ -92,6 +102,16 @@ OK_STATUS = {
     "POST /v1/{prefix}/namespaces/{namespace}/register": {200},
     "POST /v1/{prefix}/tables/rename": {204},
     "POST /v1/{prefix}/transactions/commit": {204},
+    "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}/credentials": {200},
+    "GET /v1/{prefix}/namespaces/{namespace}/views": {200},
+    "GET /v1/{prefix}/namespaces/{namespace}/views/{view}": {200},
+    "HEAD /v1/{prefix}/namespaces/{namespace}/views/{view}": {200, 204},
+    "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/unregister": {200},
+    "POST /v1/{prefix}/namespaces/{namespace}/views": {200},
+    "POST /v1/{prefix}/namespaces/{namespace}/views/{view}": {200},
+    "DELETE /v1/{prefix}/namespaces/{namespace}/views/{view}": {204},
+    "POST /v1/{prefix}/views/rename": {204},
+    "POST /v1/{prefix}/namespaces/{namespace}/register-view": {200},
 }
 
 # secrets and tokens handed out in this module: none may appear in a server log
@@ -240,11 +260,31 @@ class Objects:
     new_table: str
     renamed: str
     registered: str
+    view: str = "v"
+    view_uuid: str = ""
+    view_location: str = ""  # metadata file of view `v`, for register-view
+
+
+def view_body(ns: str, name: str) -> dict:
+    """A createView body: one SQL version over the table schema."""
+    return {
+        "name": name,
+        "schema": SCHEMA,
+        "view-version": {
+            "version-id": 1,
+            "schema-id": -1,
+            "timestamp-ms": int(time.time() * 1000),
+            "summary": {"engine-name": "pytest"},
+            "representations": [{"type": "sql", "sql": "select 1 as id", "dialect": "spark"}],
+            "default-namespace": [ns],
+        },
+        "properties": {},
+    }
 
 
 def make_objects(http: requests.Session, prefix: str, endpoint: str | None = None) -> Objects:
-    """A namespace with table `t` (and, only for the routes that need them, an empty namespace
-    and a dropped table's metadata file)."""
+    """A namespace with table `t` and view `v` (and, only for the routes that need them, an empty
+    namespace and a dropped table's metadata file)."""
     ns = unique("auth")
     r = http.post(f"{prefix}/namespaces", json={"namespace": [ns], "properties": {"p": "1"}}, timeout=TIMEOUT)
     assert r.status_code == 200, r.text
@@ -261,7 +301,22 @@ def make_objects(http: requests.Session, prefix: str, endpoint: str | None = Non
         assert r.status_code == 200, r.text
         dropped = r.json()["metadata-location"]
         assert http.delete(f"{prefix}/namespaces/{ns}/tables/gone", timeout=TIMEOUT).status_code == 204
-    return Objects(ns, empty, "t", uuid, dropped, unique("authnew"), "t_new", "t_renamed", "t_registered")
+    r = http.post(f"{prefix}/namespaces/{ns}/views", json=view_body(ns, "v"), timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    view = r.json()
+    return Objects(
+        ns,
+        empty,
+        "t",
+        uuid,
+        dropped,
+        unique("authnew"),
+        "t_new",
+        "t_renamed",
+        "t_registered",
+        view_uuid=view["metadata"]["view-uuid"],
+        view_location=view["metadata-location"],
+    )
 
 
 def route_request(endpoint: str, o: Objects, missing: bool = False) -> tuple[str, str, dict | None]:
@@ -269,6 +324,7 @@ def route_request(endpoint: str, o: Objects, missing: bool = False) -> tuple[str
     writer; with `missing`, the same read on a namespace/table that does not exist."""
     ns = unique("nosuchns") if missing else o.ns
     t = "nosuchtable" if missing else o.table
+    v = "nosuchview" if missing else o.view
     set_props = {"action": "set-properties", "updates": {"changed": "yes"}}
     change = {"requirements": [{"type": "assert-table-uuid", "uuid": o.uuid}], "updates": [set_props]}
     table_id = {"namespace": [o.ns], "name": o.table}
@@ -280,7 +336,38 @@ def route_request(endpoint: str, o: Objects, missing: bool = False) -> tuple[str
         "operation": "append",
         "metrics": {},
     }
+    view_change = {
+        "requirements": [{"type": "assert-view-uuid", "uuid": o.view_uuid}],
+        "updates": [{"action": "set-properties", "updates": {"changed": "yes"}}],
+    }
+    view_id = {"namespace": [o.ns], "name": o.view}
     routes = {
+        "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}/credentials": (
+            "GET",
+            f"/namespaces/{ns}/tables/{t}/credentials",
+            None,
+        ),
+        "GET /v1/{prefix}/namespaces/{namespace}/views": ("GET", f"/namespaces/{ns}/views", None),
+        "GET /v1/{prefix}/namespaces/{namespace}/views/{view}": ("GET", f"/namespaces/{ns}/views/{v}", None),
+        "HEAD /v1/{prefix}/namespaces/{namespace}/views/{view}": ("HEAD", f"/namespaces/{ns}/views/{v}", None),
+        "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/unregister": (
+            "POST",
+            f"/namespaces/{o.ns}/tables/{o.table}/unregister",
+            None,
+        ),
+        "POST /v1/{prefix}/namespaces/{namespace}/views": ("POST", f"/namespaces/{o.ns}/views", view_body(o.ns, "v_new")),
+        "POST /v1/{prefix}/namespaces/{namespace}/views/{view}": ("POST", f"/namespaces/{o.ns}/views/{o.view}", view_change),
+        "DELETE /v1/{prefix}/namespaces/{namespace}/views/{view}": ("DELETE", f"/namespaces/{o.ns}/views/{o.view}", None),
+        "POST /v1/{prefix}/views/rename": (
+            "POST",
+            "/views/rename",
+            {"source": view_id, "destination": {"namespace": [o.ns], "name": "v_renamed"}},
+        ),
+        "POST /v1/{prefix}/namespaces/{namespace}/register-view": (
+            "POST",
+            f"/namespaces/{o.ns}/register-view",
+            {"name": "v_registered", "metadata-location": o.view_location},
+        ),
         "GET /v1/{prefix}/namespaces": ("GET", "/namespaces", None),
         "POST /v1/{prefix}/namespaces": ("POST", "/namespaces", {"namespace": [o.new_ns], "properties": {}}),
         "GET /v1/{prefix}/namespaces/{namespace}": ("GET", f"/namespaces/{ns}", None),
@@ -327,7 +414,7 @@ def route_request(endpoint: str, o: Objects, missing: bool = False) -> tuple[str
 
 def env_state(http: requests.Session, prefix: str, o: Objects) -> dict:
     """What a refused write must not change: the namespace list, the test namespace's properties
-    and tables, and each table's metadata location."""
+    and tables and views, and each one's metadata location."""
     r = http.get(f"{prefix}/namespaces", timeout=TIMEOUT)
     assert r.status_code == 200, r.text
     # (the namespace list covers a created or dropped namespace)
@@ -340,7 +427,75 @@ def env_state(http: requests.Session, prefix: str, o: Objects) -> dict:
     for ident in sorted(i["name"] for i in r.json()["identifiers"]):
         t = http.get(f"{prefix}/namespaces/{o.ns}/tables/{ident}", timeout=TIMEOUT)
         state[ident] = (t.status_code, t.json().get("metadata-location") if t.status_code == 200 else None)
+    r = http.get(f"{prefix}/namespaces/{o.ns}/views", timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    for ident in sorted(i["name"] for i in r.json()["identifiers"]):
+        v = http.get(f"{prefix}/namespaces/{o.ns}/views/{ident}", timeout=TIMEOUT)
+        state[("view", ident)] = (v.status_code, v.json().get("metadata-location") if v.status_code == 200 else None)
     return state
+
+
+def write_effect(endpoint: str, o: Objects) -> dict:
+    """What the writer's call to `endpoint` changes in `env_state`, and nothing else: each changed
+    key -> "added", "removed" or "changed"."""
+    t, v = o.table, ("view", o.view)
+    return {
+        "POST /v1/{prefix}/namespaces": {"namespaces": "changed"},
+        "DELETE /v1/{prefix}/namespaces/{namespace}": {"namespaces": "changed"},
+        "POST /v1/{prefix}/namespaces/{namespace}/properties": {"properties": "changed"},
+        "POST /v1/{prefix}/namespaces/{namespace}/tables": {o.new_table: "added"},
+        "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}": {t: "changed"},
+        "DELETE /v1/{prefix}/namespaces/{namespace}/tables/{table}": {t: "removed"},
+        "POST /v1/{prefix}/namespaces/{namespace}/register": {o.registered: "added"},
+        "POST /v1/{prefix}/tables/rename": {t: "removed", o.renamed: "added"},
+        "POST /v1/{prefix}/transactions/commit": {t: "changed"},
+        "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/unregister": {t: "removed"},
+        "POST /v1/{prefix}/namespaces/{namespace}/views": {("view", "v_new"): "added"},
+        "POST /v1/{prefix}/namespaces/{namespace}/views/{view}": {v: "changed"},
+        "DELETE /v1/{prefix}/namespaces/{namespace}/views/{view}": {v: "removed"},
+        "POST /v1/{prefix}/views/rename": {v: "removed", ("view", "v_renamed"): "added"},
+        "POST /v1/{prefix}/namespaces/{namespace}/register-view": {("view", "v_registered"): "added"},
+    }[endpoint]
+
+
+def assert_write_effect(endpoint: str, o: Objects, before: dict, after: dict, r: requests.Response) -> None:
+    """The writer's call did what `endpoint` does, to the objects it names, and nothing else."""
+    changed = {}
+    for key in before.keys() | after.keys():
+        if key not in after:
+            changed[key] = "removed"
+        elif key not in before:
+            changed[key] = "added"
+        elif before[key] != after[key]:
+            changed[key] = "changed"
+    assert changed == write_effect(endpoint, o), f"the writer's {endpoint}: {changed}"
+    if endpoint == "POST /v1/{prefix}/namespaces/{namespace}/register":
+        assert after[o.registered] == (200, o.dropped_location)
+    elif endpoint == "POST /v1/{prefix}/tables/rename":
+        assert after[o.renamed] == before[o.table]
+    elif endpoint == "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/unregister":
+        body = r.json()
+        assert body["metadata-location"] == before[o.table][1], body
+        assert body["metadata"]["table-uuid"] == o.uuid, body
+    elif endpoint == "POST /v1/{prefix}/namespaces/{namespace}/views/{view}":
+        assert r.json()["metadata"]["view-uuid"] == o.view_uuid, r.text[:400]
+        assert r.json()["metadata"]["properties"].get("changed") == "yes", r.text[:400]
+    elif endpoint == "POST /v1/{prefix}/views/rename":
+        assert after[("view", "v_renamed")] == before[("view", o.view)]
+    elif endpoint == "POST /v1/{prefix}/namespaces/{namespace}/register-view":
+        assert after[("view", "v_registered")] == (200, o.view_location)
+        assert r.json()["metadata"]["view-uuid"] == o.view_uuid, r.text[:400]
+
+
+def assert_read_body(endpoint: str, o: Objects, r: requests.Response) -> None:
+    """What the reads of the view and credentials routes answer about the fixture objects."""
+    if endpoint == "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}/credentials":
+        assert isinstance(r.json()["storage-credentials"], list), r.text[:400]
+    elif endpoint == "GET /v1/{prefix}/namespaces/{namespace}/views":
+        assert r.json()["identifiers"] == [{"namespace": [o.ns], "name": o.view}], r.text[:400]
+    elif endpoint == "GET /v1/{prefix}/namespaces/{namespace}/views/{view}":
+        assert r.json()["metadata-location"] == o.view_location, r.text[:400]
+        assert r.json()["metadata"]["view-uuid"] == o.view_uuid, r.text[:400]
 
 
 def send(method: str, url: str, body: dict | None, token: str | None) -> requests.Response:
@@ -411,6 +566,7 @@ def test_route_authorization(ctx, layout, endpoint):
         assert env_state(admin_http, prefix, o) == before, f"a refused {endpoint} changed something"
     else:
         assert r.status_code in OK_STATUS[endpoint], (r.status_code, r.text[:400])
+        assert_read_body(endpoint, o, r)
         if endpoint != "GET /v1/{prefix}/namespaces":
             m_method, m_path, m_body = route_request(endpoint, o, missing=True)
             r = send(m_method, prefix + m_path, m_body, reader)
@@ -420,7 +576,15 @@ def test_route_authorization(ctx, layout, endpoint):
     r = send(method, url, body, ctx.token("writer"))
     assert r.status_code in OK_STATUS[endpoint], (r.status_code, r.text[:400])
     if is_write:
-        assert env_state(admin_http, prefix, o) != before, f"the writer's {endpoint} changed nothing"
+        assert_write_effect(endpoint, o, before, env_state(admin_http, prefix, o), r)
+    else:
+        assert_read_body(endpoint, o, r)
+    if endpoint == "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/unregister":
+        # the table's files are kept: its metadata file registers again
+        again = {"name": o.table, "metadata-location": r.json()["metadata-location"]}
+        r = admin_http.post(f"{prefix}/namespaces/{o.ns}/register", json=again, timeout=TIMEOUT)
+        assert r.status_code == 200, r.text[:400]
+        assert r.json()["metadata"]["table-uuid"] == o.uuid, r.text[:400]
 
 
 def test_authorization_comes_before_the_body_with_a_slow_store(ctx):

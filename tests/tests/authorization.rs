@@ -227,6 +227,7 @@ fn table_schema() -> Value {
 struct NamespaceState {
     properties: BTreeMap<String, String>,
     tables: BTreeMap<String, String>,
+    views: BTreeMap<String, String>,
 }
 
 async fn catalog_state(
@@ -255,19 +256,29 @@ async fn catalog_state(
                     .collect()
             })
             .unwrap_or_default();
-        let mut tables = BTreeMap::new();
-        let listed = get(format!("{api}/namespaces/{segment}/tables")).await?;
-        for id in listed["identifiers"].as_array().into_iter().flatten() {
-            let name = id["name"]
-                .as_str()
-                .ok_or_else(|| anyhow!("no name in {id}"))?;
-            let table = get(format!("{api}/namespaces/{segment}/tables/{name}")).await?;
-            let location = table["metadata-location"]
-                .as_str()
-                .ok_or_else(|| anyhow!("no metadata-location in {table}"))?;
-            tables.insert(name.to_string(), location.to_string());
+        let mut objects = [BTreeMap::new(), BTreeMap::new()];
+        for (kind, found) in ["tables", "views"].into_iter().zip(objects.iter_mut()) {
+            let listed = get(format!("{api}/namespaces/{segment}/{kind}")).await?;
+            for id in listed["identifiers"].as_array().into_iter().flatten() {
+                let name = id["name"]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("no name in {id}"))?;
+                let object = get(format!("{api}/namespaces/{segment}/{kind}/{name}")).await?;
+                let location = object["metadata-location"]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("no metadata-location in {object}"))?;
+                found.insert(name.to_string(), location.to_string());
+            }
         }
-        state.insert(levels.join("."), NamespaceState { properties, tables });
+        let [tables, views] = objects;
+        state.insert(
+            levels.join("."),
+            NamespaceState {
+                properties,
+                tables,
+                views,
+            },
+        );
     }
     Ok(state)
 }
@@ -314,6 +325,51 @@ async fn create_table(
     }
 }
 
+/// Creates view `namespace.name`; returns its uuid and metadata location.
+async fn create_view(
+    http: &reqwest::Client,
+    api: &str,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<(String, String)> {
+    let (status, body) = send(
+        http.post(format!("{api}/namespaces/{namespace}/views"))
+            .json(&view_request(namespace, name)),
+    )
+    .await?;
+    ensure!(
+        status == StatusCode::OK,
+        "creating view {namespace}.{name}: {status} {body}"
+    );
+    match (
+        body["metadata"]["view-uuid"].as_str(),
+        body["metadata-location"].as_str(),
+    ) {
+        (Some(uuid), Some(location)) => Ok((uuid.to_string(), location.to_string())),
+        _ => Err(anyhow!("no view-uuid or metadata-location in {body}")),
+    }
+}
+
+/// A createView body: one SQL version over a one-column schema.
+fn view_request(namespace: &str, name: &str) -> Value {
+    json!({
+        "name": name,
+        "schema": table_schema(),
+        "view-version": {
+            "version-id": 1,
+            "schema-id": -1,
+            "timestamp-ms": std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or_default(),
+            "summary": {"engine-name": "frazil-tests"},
+            "representations": [{"type": "sql", "sql": "select 1 as id", "dialect": "spark"}],
+            "default-namespace": [namespace]
+        },
+        "properties": {}
+    })
+}
+
 /// A token of `credential` from `{catalog uri}/v1/oauth/tokens`.
 async fn token_at(catalog_uri: &str, credential: &Credential) -> anyhow::Result<String> {
     request_token(
@@ -332,12 +388,13 @@ const EMPTY_NAMESPACE: &str = "lkc-empty";
 
 /// Every catalog route of the default environment in `layout`, each with a request that a
 /// writer may make successfully against the fixture (in this order), and whether it writes.
-fn catalog_routes(
-    server: &Server,
-    layout: Layout,
-    orders_uuid: &str,
-    orders_location: &str,
-) -> Vec<Route> {
+fn catalog_routes(server: &Server, layout: Layout, fixture: &Fixture) -> Vec<Route> {
+    let Fixture {
+        orders_uuid,
+        orders_location,
+        report_uuid,
+        report_location,
+    } = fixture;
     let api = server.api_prefix(layout);
     let ns = format!("{api}/namespaces/{CLUSTER}");
     let orders = format!("{ns}/tables/orders");
@@ -459,7 +516,81 @@ fn catalog_routes(
             Some(json!({"table-changes": [transaction_change]})),
             true,
         ),
+        Route::new(
+            "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/unregister",
+            format!("{ns}/tables/unregistered/unregister"),
+            None,
+            true,
+        ),
+        Route::new(
+            "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}/credentials",
+            format!("{orders}/credentials"),
+            None,
+            false,
+        ),
+        Route::new(
+            "GET /v1/{prefix}/namespaces/{namespace}/views",
+            format!("{ns}/views"),
+            None,
+            false,
+        ),
+        Route::new(
+            "POST /v1/{prefix}/namespaces/{namespace}/views",
+            format!("{ns}/views"),
+            Some(view_request(CLUSTER, "created_view")),
+            true,
+        ),
+        Route::new(
+            "GET /v1/{prefix}/namespaces/{namespace}/views/{view}",
+            format!("{ns}/views/report"),
+            None,
+            false,
+        ),
+        Route::new(
+            "HEAD /v1/{prefix}/namespaces/{namespace}/views/{view}",
+            format!("{ns}/views/report"),
+            None,
+            false,
+        ),
+        Route::new(
+            "POST /v1/{prefix}/namespaces/{namespace}/views/{view}",
+            format!("{ns}/views/report"),
+            Some(json!({
+                "requirements": [{"type": "assert-view-uuid", "uuid": report_uuid}],
+                "updates": [{"action": "set-properties", "updates": {"replaced": "yes"}}]
+            })),
+            true,
+        ),
+        Route::new(
+            "DELETE /v1/{prefix}/namespaces/{namespace}/views/{view}",
+            format!("{ns}/views/doomed_view"),
+            None,
+            true,
+        ),
+        Route::new(
+            "POST /v1/{prefix}/views/rename",
+            format!("{api}/views/rename"),
+            Some(json!({
+                "source": {"namespace": [CLUSTER], "name": "movable_view"},
+                "destination": {"namespace": [CLUSTER], "name": "moved_view"}
+            })),
+            true,
+        ),
+        Route::new(
+            "POST /v1/{prefix}/namespaces/{namespace}/register-view",
+            format!("{ns}/register-view"),
+            Some(json!({"name": "registered_view", "metadata-location": report_location})),
+            true,
+        ),
     ]
+}
+
+/// What the route table's requests refer to.
+struct Fixture {
+    orders_uuid: String,
+    orders_location: String,
+    report_uuid: String,
+    report_location: String,
 }
 
 /// The route table of the catalog: no token 401, reader 2xx or 403, other environments 403,
@@ -490,6 +621,16 @@ async fn catalog_route_table(server: &Server, layout: Layout) -> anyhow::Result<
     let (orders_uuid, orders_location) = create_table(&writer, &api, CLUSTER, "orders").await?;
     create_table(&writer, &api, CLUSTER, "doomed").await?;
     create_table(&writer, &api, CLUSTER, "movable").await?;
+    create_table(&writer, &api, CLUSTER, "unregistered").await?;
+    let (report_uuid, report_location) = create_view(&writer, &api, CLUSTER, "report").await?;
+    create_view(&writer, &api, CLUSTER, "doomed_view").await?;
+    create_view(&writer, &api, CLUSTER, "movable_view").await?;
+    let fixture = Fixture {
+        orders_uuid,
+        orders_location: orders_location.clone(),
+        report_uuid,
+        report_location: report_location.clone(),
+    };
 
     // Writers of two other environments: one in the same organization, one in another.
     let staging = admin
@@ -516,7 +657,7 @@ async fn catalog_route_table(server: &Server, layout: Layout) -> anyhow::Result<
         foreign.push((format!("writer of {}", env.warehouse), token));
     }
 
-    let routes = catalog_routes(server, layout, &orders_uuid, &orders_location);
+    let routes = catalog_routes(server, layout, &fixture);
 
     // The table covers exactly what the server advertises, role by role.
     let config = config_url(server, layout);
@@ -545,7 +686,7 @@ async fn catalog_route_table(server: &Server, layout: Layout) -> anyhow::Result<
     let before = catalog_state(&writer, &api).await?;
     let files_before = files_below(server.warehouse_dir())?;
     ensure!(
-        before.len() == 2 && before[CLUSTER].tables.len() == 3,
+        before.len() == 2 && before[CLUSTER].tables.len() == 4 && before[CLUSTER].views.len() == 3,
         "unexpected fixture: {before:?}"
     );
 
@@ -649,6 +790,12 @@ async fn catalog_route_table(server: &Server, layout: Layout) -> anyhow::Result<
     );
     assert_ne!(cluster.tables["orders"], orders_location);
     assert_eq!(cluster.tables["registered"], orders_location);
+    assert_eq!(
+        cluster.views.keys().collect::<Vec<_>>(),
+        vec!["created_view", "moved_view", "registered_view", "report"]
+    );
+    assert_ne!(cluster.views["report"], report_location);
+    assert_eq!(cluster.views["registered_view"], report_location);
     assert_eq!(
         cluster.properties.get("touched").map(String::as_str),
         Some("yes")

@@ -15,7 +15,7 @@ use crate::{CatalogError, Result};
 
 /// How often a commit is recomputed after losing a compare-and-swap (to another replica: this
 /// process serializes its own commits per table) before giving up with 409.
-const MAX_ATTEMPTS: u32 = 10;
+pub(crate) const MAX_ATTEMPTS: u32 = 10;
 
 /// One table's part of a commit.
 #[derive(Debug, Clone)]
@@ -133,7 +133,8 @@ impl Catalog {
                 continue;
             };
             let json = to_json(&next)?;
-            let file = write_metadata(warehouse, &next, &json, record.version + 1).await?;
+            let file =
+                write_metadata(warehouse, next.location(), &json, record.version + 1).await?;
             written.push(file.clone());
             swaps.push(MetadataSwap {
                 uid: record.uid,
@@ -175,7 +176,7 @@ impl Catalog {
         );
         let metadata = metadata_for_create(change.updates, default_location.as_str())?;
         let json = to_json(&metadata)?;
-        let file = write_metadata(&warehouse, &metadata, &json, 0).await?;
+        let file = write_metadata(&warehouse, metadata.location(), &json, 0).await?;
         let record = ObjectRecord {
             uid: Uuid::now_v7().to_string(),
             namespace_uid: namespace.uid.clone(),
@@ -197,7 +198,7 @@ impl Catalog {
     }
 }
 
-fn lock_key(env: &Environment, ident: &TableIdent) -> String {
+pub(crate) fn lock_key(env: &Environment, ident: &TableIdent) -> String {
     format!(
         "{}\u{1f}{}\u{1f}{}",
         env.uid,
@@ -207,14 +208,14 @@ fn lock_key(env: &Environment, ident: &TableIdent) -> String {
 }
 
 /// Random, growing pauses spread replicas that keep colliding on one table.
-async fn backoff(attempt: u32) {
+pub(crate) async fn backoff(attempt: u32) {
     let ceiling_ms = 2u64.pow(attempt.min(8));
     let pause = rand::random_range(0..=ceiling_ms);
     tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
 }
 
 /// A known-failed commit's files are never referenced: remove them, best-effort.
-async fn delete_orphans(warehouse: &Warehouse, files: &[Location]) {
+pub(crate) async fn delete_orphans(warehouse: &Warehouse, files: &[Location]) {
     for file in files {
         if let Err(e) = warehouse.delete_file(file).await {
             tracing::warn!(%file, error = %e, "could not delete an orphaned metadata file");

@@ -6,9 +6,11 @@ mod locks;
 mod namespaces;
 mod tables;
 mod tenancy;
+mod views;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -18,6 +20,7 @@ pub use api_keys::{verify_secret, ApiKey, IssuedApiKey, NewApiKey};
 pub use commits::TableChange;
 pub use tables::{CreateTable, LoadedTable};
 pub use tenancy::{check_id, Cluster, Organization};
+pub use views::{CreateView, LoadedView, ViewChange};
 
 use crate::model::{Environment, NewEnvironment, Page, PageRequest};
 use crate::store::MetadataStore;
@@ -27,11 +30,17 @@ use crate::{CatalogError, Result};
 const DEFAULT_PAGE_SIZE: usize = 1000;
 const MAX_PAGE_SIZE: usize = 10_000;
 
+/// How long an environment read from the store is reused. Environments change rarely (storage
+/// settings); another replica's change is seen after at most this long, this replica's at once.
+const ENVIRONMENT_CACHE_TTL: Duration = Duration::from_secs(5);
+
 #[derive(Debug)]
 pub struct Catalog {
     store: Arc<dyn MetadataStore>,
     warehouses: Mutex<HashMap<String, Arc<Warehouse>>>,
     commit_locks: locks::TableLocks,
+    /// `(org, env)` -> the environment: every catalog request names one.
+    environments: moka::future::Cache<(String, String), Environment>,
 }
 
 impl Catalog {
@@ -40,6 +49,10 @@ impl Catalog {
             store,
             warehouses: Mutex::default(),
             commit_locks: locks::TableLocks::default(),
+            environments: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ENVIRONMENT_CACHE_TTL)
+                .build(),
         }
     }
 
@@ -70,10 +83,24 @@ impl Catalog {
 
     /// The environment a catalog URI of the Tableflow layout names.
     pub async fn environment(&self, org: &str, env: &str) -> Result<Environment> {
-        self.store
+        let key = (org.to_string(), env.to_string());
+        if let Some(found) = self.environments.get(&key).await {
+            return Ok(found);
+        }
+        let found = self
+            .store
             .environment(org, env)
             .await?
-            .ok_or_else(|| CatalogError::NoSuchWarehouse(format!("{org}/{env}")))
+            .ok_or_else(|| CatalogError::NoSuchWarehouse(format!("{org}/{env}")))?;
+        self.environments.insert(key, found.clone()).await;
+        Ok(found)
+    }
+
+    /// Drops a cached environment after this replica changed or deleted it.
+    pub(crate) async fn forget_environment(&self, org: &str, env: &str) {
+        self.environments
+            .invalidate(&(org.to_string(), env.to_string()))
+            .await;
     }
 
     /// The environment a `warehouse` names: `{org}/{env}`, or an environment id that is unique.

@@ -42,16 +42,22 @@ impl Catalog {
         ns: &NamespaceIdent,
         page: &PageRequest,
     ) -> Result<Page<TableIdent>> {
+        self.list_objects(env, ns, ObjectKind::Table, page).await
+    }
+
+    /// One page of a namespace's tables or views, in name order.
+    pub(crate) async fn list_objects(
+        &self,
+        env: &Environment,
+        ns: &NamespaceIdent,
+        kind: ObjectKind,
+        page: &PageRequest,
+    ) -> Result<Page<TableIdent>> {
         let record = self.namespace_record(env, ns).await?;
         let (after, limit) = page_bounds(page)?;
         let names = self
             .store
-            .list_objects(
-                &record.uid,
-                ObjectKind::Table,
-                after.as_deref(),
-                limit.map(|l| l + 1),
-            )
+            .list_objects(&record.uid, kind, after.as_deref(), limit.map(|l| l + 1))
             .await?;
         let page = into_page(names, limit, String::clone);
         Ok(Page {
@@ -93,7 +99,8 @@ impl Catalog {
         if request.stage_create {
             return Ok(self.loaded(env, None, metadata_json));
         }
-        let metadata_location = write_metadata(&warehouse, &metadata, &metadata_json, 0).await?;
+        let metadata_location =
+            write_metadata(&warehouse, metadata.location(), &metadata_json, 0).await?;
         let record = ObjectRecord {
             uid: Uuid::now_v7().to_string(),
             namespace_uid: namespace.uid.clone(),
@@ -126,6 +133,23 @@ impl Catalog {
         Err(CatalogError::TableExists(ident.clone()))
     }
 
+    /// The table's current metadata file, in one small query: callers that cache responses by
+    /// metadata location (it names immutable content) need nothing more on a hit.
+    pub async fn table_metadata_location(
+        &self,
+        env: &Environment,
+        ident: &TableIdent,
+    ) -> Result<String> {
+        match self
+            .store
+            .object_location(&env.uid, &ident.namespace, &ident.name)
+            .await?
+        {
+            Some((ObjectKind::Table, location)) => Ok(location),
+            _ => Err(CatalogError::NoSuchTable(ident.clone())),
+        }
+    }
+
     /// Served from the store, never from object storage.
     pub async fn load_table(&self, env: &Environment, ident: &TableIdent) -> Result<LoadedTable> {
         let (_, record) = self.table_record(env, ident).await?;
@@ -138,10 +162,7 @@ impl Catalog {
         ident: &TableIdent,
         purge: bool,
     ) -> Result<()> {
-        let (_, record) = self.table_record(env, ident).await?;
-        if !self.store.delete_object(&env.uid, &record.uid).await? {
-            return Err(CatalogError::NoSuchTable(ident.clone()));
-        }
+        let record = self.remove_table(env, ident).await?;
         if purge {
             let warehouse = self.warehouse(env)?;
             let metadata: TableMetadata = from_json(&record.metadata)?;
@@ -151,6 +172,31 @@ impl Catalog {
             tracing::info!(table = %ident, %location, deleted, "purged table files");
         }
         Ok(())
+    }
+
+    /// Removes a table from the catalog but keeps its files, and returns its final metadata:
+    /// every commit acknowledged before is in it, and every commit after fails.
+    pub async fn unregister_table(
+        &self,
+        env: &Environment,
+        ident: &TableIdent,
+    ) -> Result<LoadedTable> {
+        let record = self.remove_table(env, ident).await?;
+        Ok(self.loaded(env, Some(record.metadata_location), record.metadata))
+    }
+
+    /// Deletes the table's row as last read; a commit that lands in between makes it read again.
+    async fn remove_table(&self, env: &Environment, ident: &TableIdent) -> Result<ObjectRecord> {
+        loop {
+            let (_, record) = self.table_record(env, ident).await?;
+            if self
+                .store
+                .delete_object(&env.uid, &record.uid, &record.metadata_location)
+                .await?
+            {
+                return Ok(record);
+            }
+        }
     }
 
     /// Adopts an existing metadata file as a table; with `overwrite` it replaces a table's pointer.
@@ -222,6 +268,17 @@ impl Catalog {
         to: &TableIdent,
     ) -> Result<()> {
         let (_, record) = self.table_record(env, from).await?;
+        self.rename_object(env, &record, from, to).await
+    }
+
+    /// Moves a table or view; a destination name already taken is 409, whatever holds it.
+    pub(crate) async fn rename_object(
+        &self,
+        env: &Environment,
+        record: &ObjectRecord,
+        from: &TableIdent,
+        to: &TableIdent,
+    ) -> Result<()> {
         let destination = self.namespace_record(env, &to.namespace).await?;
         TableIdent::new(to.namespace.clone(), to.name.clone())?;
         if self
@@ -231,8 +288,20 @@ impl Catalog {
         {
             return Ok(());
         }
-        self.ensure_name_free(&destination, to).await?;
-        Err(CatalogError::NoSuchTable(from.clone()))
+        match self.store.object(&destination.uid, &to.name).await? {
+            Some(existing) => Err(CatalogError::RenameTargetExists {
+                from: from.clone(),
+                to: to.clone(),
+                kind: match existing.kind {
+                    ObjectKind::Table => "Table",
+                    ObjectKind::View => "View",
+                },
+            }),
+            None => Err(match record.kind {
+                ObjectKind::Table => CatalogError::NoSuchTable(from.clone()),
+                ObjectKind::View => CatalogError::NoSuchView(from.clone()),
+            }),
+        }
     }
 
     /// The namespace and the table row, or NoSuchTable (a view of that name is not a table).
@@ -253,7 +322,7 @@ impl Catalog {
         }
     }
 
-    async fn ensure_name_free(
+    pub(crate) async fn ensure_name_free(
         &self,
         namespace: &NamespaceRecord,
         ident: &TableIdent,
@@ -297,14 +366,14 @@ pub(crate) fn inside_warehouse(warehouse: &Warehouse, location: &str) -> Result<
     Ok(parsed)
 }
 
-/// Writes `{table location}/metadata/{version:05}-{uuidv7}.metadata.json`, create-only.
+/// Writes `{table or view location}/metadata/{version:05}-{uuidv7}.metadata.json`, create-only.
 pub(crate) async fn write_metadata(
     warehouse: &Warehouse,
-    metadata: &TableMetadata,
+    object_location: &str,
     metadata_json: &str,
     version: i64,
 ) -> Result<Location> {
-    let table = inside_warehouse(warehouse, metadata.location())?;
+    let table = inside_warehouse(warehouse, object_location)?;
     let version = u64::try_from(version).unwrap_or_default();
     let file = table.join("metadata").join(&metadata_file_name(version));
     warehouse
@@ -314,7 +383,7 @@ pub(crate) async fn write_metadata(
 }
 
 /// The sequence number a metadata file's name starts with (`00042-...`), else 0.
-fn version_of(location: &str) -> i64 {
+pub(crate) fn version_of(location: &str) -> i64 {
     let name = location.rsplit('/').next().unwrap_or_default();
     let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().unwrap_or(0)

@@ -152,12 +152,15 @@ impl Catalog {
             current.storage = storage;
         }
         self.store.update_environment(&current).await?;
+        self.forget_environment(org, env).await;
         Ok(current)
     }
 
     pub async fn delete_environment(&self, org: &str, env: &str) -> Result<()> {
         let current = self.admin_environment(org, env).await?;
-        match self.store.delete_environment(&current).await? {
+        let outcome = self.store.delete_environment(&current).await?;
+        self.forget_environment(org, env).await;
+        match outcome {
             DropOutcome::Dropped => Ok(()),
             _ => Err(CatalogError::Conflict(format!(
                 "Environment {org}/{env} still has clusters; delete them first"

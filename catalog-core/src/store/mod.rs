@@ -2,6 +2,7 @@
 //! metadata. One SQL implementation serves SQLite (the embedded default) and Postgres
 //! (production); each has its own migrations.
 
+mod idempotency_sql;
 mod sql;
 mod tenancy_sql;
 
@@ -112,6 +113,24 @@ pub struct SigningKeyRecord {
     pub created_at_ms: i64,
 }
 
+/// The final response of a request made with an Idempotency-Key, as replayed to its retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub etag: Option<String>,
+    pub body: String,
+}
+
+/// An Idempotency-Key's record: what request claimed it, and its response once finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub fingerprint: String,
+    /// `None` while the first request is still running.
+    pub response: Option<IdempotentResponse>,
+    pub created_at_ms: i64,
+}
+
 #[async_trait]
 pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// Creates an organization; `false` when the id is taken.
@@ -146,6 +165,28 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
     /// Retires every key but `keep` that was created before `before_ms`.
     async fn retire_signing_keys(&self, keep: &str, before_ms: i64, at_ms: i64) -> Result<u64>;
+
+    /// Claims `key` in `scope` for the request with this fingerprint; `false` when it is taken.
+    async fn claim_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        at_ms: i64,
+    ) -> Result<bool>;
+    async fn idempotency_record(&self, scope: &str, key: &str)
+        -> Result<Option<IdempotencyRecord>>;
+    /// Records the final response of a claimed key.
+    async fn finish_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        response: &IdempotentResponse,
+    ) -> Result<()>;
+    /// Forgets a claimed key whose request did not finish (a 5xx): a retry runs again.
+    async fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<()>;
+    /// Deletes the records created before `before_ms`.
+    async fn purge_idempotency_keys(&self, before_ms: i64) -> Result<u64>;
 
     /// Creates the organization if it does not exist yet.
     async fn ensure_organization(&self, id: &str, name: &str) -> Result<()>;
@@ -187,6 +228,14 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
         after: Option<&str>,
         limit: Option<usize>,
     ) -> Result<Vec<String>>;
+    /// The kind and current metadata location of a table or view, in one small query: the hot
+    /// path of loadTable when the metadata itself is cached.
+    async fn object_location(
+        &self,
+        env_uid: &str,
+        ns: &NamespaceIdent,
+        name: &str,
+    ) -> Result<Option<(ObjectKind, String)>>;
     /// The table or view with this name, whatever its kind.
     async fn object(&self, ns_uid: &str, name: &str) -> Result<Option<ObjectRecord>>;
     /// Adds a table or view; `false` when the name is taken.
@@ -194,8 +243,14 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// Moves every pointer in one transaction, or none. An error while committing the
     /// transaction is `CommitStateUnknown`.
     async fn swap_metadata(&self, swaps: &[MetadataSwap]) -> Result<SwapOutcome>;
-    /// Removes a table or view; `false` when it was already gone.
-    async fn delete_object(&self, env_uid: &str, uid: &str) -> Result<bool>;
+    /// Removes a table or view if it still points at `metadata_location`; `false` when it is
+    /// gone or a commit moved it meanwhile.
+    async fn delete_object(
+        &self,
+        env_uid: &str,
+        uid: &str,
+        metadata_location: &str,
+    ) -> Result<bool>;
     /// Moves a table or view to another namespace and/or name; `false` when the name is taken.
     async fn rename_object(
         &self,

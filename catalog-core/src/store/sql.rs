@@ -10,8 +10,8 @@ use sqlx::{AnyPool, Executor, Row};
 use uuid::Uuid;
 
 use super::{
-    ApiKeyRecord, DropOutcome, MetadataStore, MetadataSwap, NamespaceRecord, ObjectKind,
-    ObjectRecord, OrganizationRecord, SigningKeyRecord, SwapOutcome,
+    ApiKeyRecord, DropOutcome, IdempotencyRecord, IdempotentResponse, MetadataStore, MetadataSwap,
+    NamespaceRecord, ObjectKind, ObjectRecord, OrganizationRecord, SigningKeyRecord, SwapOutcome,
 };
 use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
 use crate::{CatalogError, Result};
@@ -223,6 +223,42 @@ impl MetadataStore for SqlStore {
         self.touch_api_key_row(id, at_ms).await
     }
 
+    async fn claim_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        at_ms: i64,
+    ) -> Result<bool> {
+        self.claim_idempotency_key_row(scope, key, fingerprint, at_ms)
+            .await
+    }
+
+    async fn idempotency_record(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>> {
+        self.idempotency_row(scope, key).await
+    }
+
+    async fn finish_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        response: &IdempotentResponse,
+    ) -> Result<()> {
+        self.finish_idempotency_key_row(scope, key, response).await
+    }
+
+    async fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<()> {
+        self.release_idempotency_key_row(scope, key).await
+    }
+
+    async fn purge_idempotency_keys(&self, before_ms: i64) -> Result<u64> {
+        self.purge_idempotency_key_rows(before_ms).await
+    }
+
     async fn has_server_admin(&self) -> Result<bool> {
         self.has_server_admin_row().await
     }
@@ -411,6 +447,27 @@ impl MetadataStore for SqlStore {
         rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
     }
 
+    async fn object_location(
+        &self,
+        env_uid: &str,
+        ns: &NamespaceIdent,
+        name: &str,
+    ) -> Result<Option<(ObjectKind, String)>> {
+        let row = sqlx::query(
+            "SELECT o.kind, o.metadata_location FROM catalog_objects o \
+             JOIN namespaces n ON n.uid = o.namespace_uid \
+             WHERE n.env_uid = $1 AND n.name = $2 AND o.name = $3",
+        )
+        .bind(env_uid)
+        .bind(ns.key())
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let kind = ObjectKind::parse(&row.try_get::<String, _>("kind")?);
+        Ok(Some((kind, row.try_get("metadata_location")?)))
+    }
+
     async fn object(&self, ns_uid: &str, name: &str) -> Result<Option<ObjectRecord>> {
         let row = sqlx::query(
             "SELECT uid, namespace_uid, name, kind, metadata_location, metadata, metadata_version \
@@ -504,12 +561,19 @@ impl MetadataStore for SqlStore {
         Ok(SwapOutcome::Committed)
     }
 
-    async fn delete_object(&self, env_uid: &str, uid: &str) -> Result<bool> {
+    async fn delete_object(
+        &self,
+        env_uid: &str,
+        uid: &str,
+        metadata_location: &str,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let deleted = sqlx::query("DELETE FROM catalog_objects WHERE uid = $1")
-            .bind(uid)
-            .execute(&mut *tx)
-            .await?;
+        let deleted =
+            sqlx::query("DELETE FROM catalog_objects WHERE uid = $1 AND metadata_location = $2")
+                .bind(uid)
+                .bind(metadata_location)
+                .execute(&mut *tx)
+                .await?;
         if deleted.rows_affected() == 0 {
             return Ok(false);
         }

@@ -7,20 +7,10 @@ use frazil_openapi::admin as wire;
 use serde::Deserialize;
 
 use super::convert;
+use super::{EnvPath, OrgPath};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize)]
-pub struct OrgPath {
-    org: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct EnvPath {
-    org: String,
-    env: String,
-}
 
 #[derive(Debug, Deserialize)]
 pub struct OrgKeyPath {

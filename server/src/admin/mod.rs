@@ -6,8 +6,22 @@ mod keys;
 mod tenancy;
 
 use actix_web::web::{self, ServiceConfig};
+use serde::Deserialize;
 
 use crate::app::resource;
+
+/// `{org}` of the organization routes.
+#[derive(Debug, Deserialize)]
+pub struct OrgPath {
+    org: String,
+}
+
+/// `{org}/{env}` of the environment routes.
+#[derive(Debug, Deserialize)]
+pub struct EnvPath {
+    org: String,
+    env: String,
+}
 
 pub fn configure(cfg: &mut ServiceConfig) {
     const ORG: &str = "/admin/v1/organizations/{org}";

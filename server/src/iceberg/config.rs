@@ -97,5 +97,6 @@ fn catalog_config(caller: &Caller, prefix: Option<String>) -> CatalogConfig {
         defaults: HashMap::new(),
         overrides,
         endpoints: Some(endpoints),
+        idempotency_key_lifetime: Some(crate::idempotency::LIFETIME_ISO8601.to_string()),
     }
 }

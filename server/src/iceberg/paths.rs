@@ -1,6 +1,7 @@
 //! Path parameters of catalog routes. Both URI layouts name the environment `{org}/{env}`.
 
-use frazil_catalog::{Environment, NamespaceIdent, TableIdent};
+use frazil_catalog::{Environment, NamespaceIdent, Page, PageRequest, TableIdent};
+use frazil_openapi::iceberg_rest::{ListTablesResponse, TableIdentifier};
 use serde::Deserialize;
 
 use crate::auth::Caller;
@@ -27,6 +28,47 @@ pub struct TablePath {
     pub env: String,
     pub namespace: String,
     pub table: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ViewPath {
+    pub org: String,
+    pub env: String,
+    pub namespace: String,
+    pub view: String,
+}
+
+/// `pageToken` and `pageSize` of listTables and listViews.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    #[serde(rename = "pageToken")]
+    page_token: Option<String>,
+    #[serde(rename = "pageSize")]
+    page_size: Option<usize>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> PageRequest {
+        PageRequest {
+            token: self.page_token.clone(),
+            size: self.page_size,
+        }
+    }
+}
+
+/// A page of table or view names as the Iceberg list routes answer it.
+pub fn identifiers(listed: Page<TableIdent>) -> ListTablesResponse {
+    ListTablesResponse {
+        identifiers: listed
+            .items
+            .into_iter()
+            .map(|t| TableIdentifier {
+                namespace: t.namespace.levels().to_vec(),
+                name: t.name,
+            })
+            .collect(),
+        next_page_token: listed.next_token,
+    }
 }
 
 /// The `{namespace}` segment: levels joined by the unit separator 0x1F (sent as `%1F`).

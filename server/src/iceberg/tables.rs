@@ -3,55 +3,34 @@
 use actix_web::http::header::{self, EntityTag};
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
-use frazil_catalog::{CreateTable, LoadedTable, PageRequest, TableChange};
+use bytes::Bytes;
+use frazil_catalog::{CreateTable, LoadedTable, TableChange};
 use frazil_openapi::iceberg_rest::{
     CommitTableRequest, CommitTableResponse, CommitTransactionRequest, CreateTableRequest,
-    ListTablesResponse, LoadTableResult, RegisterTableRequest, RenameTableRequest,
-    ReportMetricsRequest, TableIdentifier,
+    ListTablesResponse, LoadCredentialsResponse, LoadTableResult, RegisterTableRequest,
+    RenameTableRequest, ReportMetricsRequest, UnregisterTableResult,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::paths::{self, NamespacePath, TablePath};
+use super::paths::{self, NamespacePath, PageQuery, TablePath};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use frazil_catalog::Access;
 
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    #[serde(rename = "pageToken")]
-    page_token: Option<String>,
-    #[serde(rename = "pageSize")]
-    page_size: Option<usize>,
-}
-
 pub async fn list(
     state: Data<AppState>,
     caller: Caller,
     path: Path<NamespacePath>,
-    query: Query<ListQuery>,
+    query: Query<PageQuery>,
 ) -> ApiResult<Json<ListTablesResponse>> {
     let env = state
         .environment(&caller, &path.org, &path.env, Access::Read)
         .await?;
     let ns = paths::namespace(&path.namespace)?;
-    let page = PageRequest {
-        token: query.page_token.clone(),
-        size: query.page_size,
-    };
-    let listed = state.catalog.list_tables(&env, &ns, &page).await?;
-    Ok(Json(ListTablesResponse {
-        identifiers: listed
-            .items
-            .into_iter()
-            .map(|t| TableIdentifier {
-                namespace: t.namespace.levels().to_vec(),
-                name: t.name,
-            })
-            .collect(),
-        next_page_token: listed.next_token,
-    }))
+    let listed = state.catalog.list_tables(&env, &ns, &query.page()).await?;
+    Ok(Json(paths::identifiers(listed)))
 }
 
 pub async fn create(
@@ -79,7 +58,7 @@ pub async fn create(
 }
 
 /// `snapshots=all` (default) returns every snapshot; `refs` only those a branch or tag names.
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Snapshots {
     #[default]
@@ -93,6 +72,8 @@ pub struct LoadQuery {
     snapshots: Snapshots,
 }
 
+/// The hot path: one small query for the table's metadata location, then the ETag (304) or the
+/// cached response for that location; the metadata is read and serialized only on a miss.
 pub async fn load(
     state: Data<AppState>,
     caller: Caller,
@@ -104,14 +85,28 @@ pub async fn load(
         .environment(&caller, &path.org, &path.env, Access::Read)
         .await?;
     let ident = paths::table(&path.namespace, &path.table)?;
-    let table = state.catalog.load_table(&env, &ident).await?;
-    let tag = etag(&table, query.snapshots);
+    let shape = query.snapshots;
+    let location = state.catalog.table_metadata_location(&env, &ident).await?;
+    let tag = etag(&location, shape);
     if if_none_match(&request, &tag) {
         return Ok(HttpResponse::NotModified()
             .insert_header(header::ETag(tag))
             .finish());
     }
-    load_table_response(&table, query.snapshots)
+    let config = env.storage.client_config().into_iter().collect();
+    if let Some(body) = state.load_cache.get(&location, shape, &config).await {
+        return Ok(json_response(body, Some(tag)));
+    }
+    let table = state.catalog.load_table(&env, &ident).await?;
+    let body = load_table_body(&table, shape)?;
+    let tag = table.metadata_location.as_deref().map(|l| etag(l, shape));
+    if let Some(location) = table.metadata_location {
+        let cache = &state.load_cache;
+        cache
+            .insert(location, shape, table.config, body.clone())
+            .await;
+    }
+    Ok(json_response(body, tag))
 }
 
 pub async fn exists(
@@ -153,7 +148,7 @@ pub async fn commit(
         metadata: raw(&table.metadata)?,
     };
     Ok(HttpResponse::Ok()
-        .insert_header(header::ETag(etag(&table, Snapshots::All)))
+        .insert_header(header::ETag(etag(location, Snapshots::All)))
         .json(response))
 }
 
@@ -256,6 +251,40 @@ pub async fn rename(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Removes the table from the catalog, keeping its files, and returns its final metadata.
+pub async fn unregister(
+    state: Data<AppState>,
+    caller: Caller,
+    path: Path<TablePath>,
+) -> ApiResult<HttpResponse> {
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Write)
+        .await?;
+    let ident = paths::table(&path.namespace, &path.table)?;
+    let table = state.catalog.unregister_table(&env, &ident).await?;
+    Ok(HttpResponse::Ok().json(UnregisterTableResult {
+        metadata_location: table.metadata_location.as_deref().unwrap_or_default(),
+        metadata: raw(&table.metadata)?,
+    }))
+}
+
+/// Frazil does not vend storage credentials yet: engines use their own, and the table's
+/// `config` carries the storage endpoint settings. The list is therefore empty.
+pub async fn credentials(
+    state: Data<AppState>,
+    caller: Caller,
+    path: Path<TablePath>,
+) -> ApiResult<Json<LoadCredentialsResponse>> {
+    let env = state
+        .environment(&caller, &path.org, &path.env, Access::Read)
+        .await?;
+    let ident = paths::table(&path.namespace, &path.table)?;
+    state.catalog.load_table(&env, &ident).await?;
+    Ok(Json(LoadCredentialsResponse {
+        storage_credentials: Vec::new(),
+    }))
+}
+
 /// Metrics reports are accepted for existing tables and dropped: Frazil does not store them yet.
 pub async fn report_metrics(
     state: Data<AppState>,
@@ -273,6 +302,16 @@ pub async fn report_metrics(
 }
 
 fn load_table_response(table: &LoadedTable, snapshots: Snapshots) -> ApiResult<HttpResponse> {
+    let body = load_table_body(table, snapshots)?;
+    let tag = table
+        .metadata_location
+        .as_deref()
+        .map(|l| etag(l, snapshots));
+    Ok(json_response(body, tag))
+}
+
+/// The serialized `LoadTableResult` of `table` in the `snapshots` shape.
+fn load_table_body(table: &LoadedTable, snapshots: Snapshots) -> ApiResult<Bytes> {
     let filtered;
     let metadata = match snapshots {
         Snapshots::All => table.metadata.as_str(),
@@ -286,11 +325,18 @@ fn load_table_response(table: &LoadedTable, snapshots: Snapshots) -> ApiResult<H
         metadata: raw(metadata)?,
         config: table.config.clone(),
     };
+    serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string())))
+}
+
+fn json_response(body: Bytes, tag: Option<EntityTag>) -> HttpResponse {
     let mut response = HttpResponse::Ok();
-    if table.metadata_location.is_some() {
-        response.insert_header(header::ETag(etag(table, snapshots)));
+    response.content_type(actix_web::http::header::ContentType::json());
+    if let Some(tag) = tag {
+        response.insert_header(header::ETag(tag));
     }
-    Ok(response.json(body))
+    response.body(body)
 }
 
 /// Keeps only the snapshots a branch or tag points at; `snapshot-log` stays whole.
@@ -315,22 +361,19 @@ fn only_referenced_snapshots(metadata: &str) -> ApiResult<String> {
     Ok(value.to_string())
 }
 
-fn raw(json: &str) -> ApiResult<&RawValue> {
+pub(super) fn raw(json: &str) -> ApiResult<&RawValue> {
     serde_json::from_str(json)
         .map_err(|e| ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string())))
 }
 
 /// A tag per (metadata file, response shape): a table's tag changes with every commit, and the
 /// `all` and `refs` answers of one version differ.
-fn etag(table: &LoadedTable, snapshots: Snapshots) -> EntityTag {
+fn etag(metadata_location: &str, snapshots: Snapshots) -> EntityTag {
     let shape = match snapshots {
         Snapshots::All => "all",
         Snapshots::Refs => "refs",
     };
-    let key = format!(
-        "{}\n{shape}",
-        table.metadata_location.as_deref().unwrap_or_default()
-    );
+    let key = format!("{metadata_location}\n{shape}");
     EntityTag::new_strong(
         uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, key.as_bytes())
             .simple()
