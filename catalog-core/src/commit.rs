@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use iceberg::spec::{
-    FormatVersion, Schema, SortOrder, TableMetadata, TableMetadataBuilder, UnboundPartitionSpec,
+    FormatVersion, PartitionSpec, PartitionSpecBuilder, Schema, SortOrder, TableMetadata,
+    TableMetadataBuilder, UnboundPartitionSpec,
 };
 use iceberg::{TableRequirement, TableUpdate};
 
@@ -130,12 +131,25 @@ pub(crate) fn apply_updates(
 }
 
 /// Metadata for a table created by a commit carrying `assert-create` (a create transaction).
-/// The builder starts from the first schema the updates add, then applies every update in order,
-/// so ids the client assigned are kept.
+/// Like the Java reference (`buildFromEmpty`), the table starts from the first schema and
+/// partition spec the updates add, under id 0 and with the field ids the client sent; then every
+/// update is applied in order. The client may already have written manifests naming spec 0 and
+/// those field ids inside the transaction, so they must mean what they meant to the client.
 pub(crate) fn metadata_for_create(
     updates: Vec<TableUpdate>,
     default_location: &str,
 ) -> Result<TableMetadata> {
+    let seed = empty_table(&updates, default_location)?;
+    let mut builder = TableMetadataBuilder::new_from_metadata(seed, None);
+    for update in updates {
+        builder = update.apply(builder).map_err(update_error)?;
+    }
+    Ok(builder.build().map_err(update_error)?.metadata)
+}
+
+/// The table before a create transaction's updates: its first schema and spec as ids 0, the
+/// unsorted order, no properties and no snapshots.
+fn empty_table(updates: &[TableUpdate], location: &str) -> Result<TableMetadata> {
     let schema = updates
         .iter()
         .find_map(|u| match u {
@@ -143,6 +157,21 @@ pub(crate) fn metadata_for_create(
             _ => None,
         })
         .ok_or_else(|| CatalogError::BadRequest("A create transaction must add a schema".into()))?;
+    let schema = schema
+        .into_builder()
+        .with_schema_id(0)
+        .build()
+        .map_err(update_error)?;
+    let spec = match updates.iter().find_map(|u| match u {
+        TableUpdate::AddSpec { spec } => Some(spec.clone()),
+        _ => None,
+    }) {
+        Some(unbound) => PartitionSpecBuilder::new_from_unbound(unbound, schema.clone())
+            .and_then(|b| b.build())
+            .map_err(update_error)?
+            .with_spec_id(0),
+        None => PartitionSpec::unpartition_spec(),
+    };
     let format_version = updates
         .iter()
         .find_map(|u| match u {
@@ -150,19 +179,26 @@ pub(crate) fn metadata_for_create(
             _ => None,
         })
         .unwrap_or(FormatVersion::V2);
-    let mut builder = TableMetadataBuilder::new(
-        schema,
-        UnboundPartitionSpec::builder().build(),
-        SortOrder::unsorted_order(),
-        default_location.to_string(),
-        format_version,
-        HashMap::new(),
-    )
-    .map_err(update_error)?;
-    for update in updates {
-        builder = update.apply(builder).map_err(update_error)?;
-    }
-    Ok(builder.build().map_err(update_error)?.metadata)
+    // Built as JSON because the builder's own constructor renumbers every field id.
+    let seed = serde_json::json!({
+        "format-version": format_version,
+        "table-uuid": uuid::Uuid::now_v7(),
+        "location": location,
+        "last-sequence-number": 0,
+        "last-updated-ms": chrono::Utc::now().timestamp_millis(),
+        "last-column-id": schema.highest_field_id(),
+        "schemas": [schema],
+        "current-schema-id": 0,
+        "last-partition-id": spec.highest_field_id().unwrap_or(999),
+        "partition-specs": [spec],
+        "default-spec-id": 0,
+        "sort-orders": [SortOrder::unsorted_order()],
+        "default-sort-order-id": 0,
+        "properties": {},
+        "next-row-id": 0,
+    });
+    serde_json::from_value(seed)
+        .map_err(|e| CatalogError::BadRequest(format!("Invalid table update: {e}")))
 }
 
 /// What createTable needs from the request, validated.
@@ -359,5 +395,74 @@ mod tests {
             .unwrap();
         assert_eq!(next.properties().get("k").map(String::as_str), Some("v"));
         assert_eq!(next.metadata_log().len(), 1);
+    }
+
+    /// A create transaction's updates as DuckDB and PyIceberg send them.
+    fn create_updates(default_spec: i32, field_ids: (i32, i32)) -> Vec<TableUpdate> {
+        let (id, kind) = field_ids;
+        serde_json::from_value(serde_json::json!([
+            {"action": "upgrade-format-version", "format-version": 2},
+            {"action": "add-schema", "schema": {"type": "struct", "schema-id": 0, "fields": [
+                {"id": id, "name": "id", "required": true, "type": "long"},
+                {"id": kind, "name": "kind", "required": false, "type": "string"}]}},
+            {"action": "set-current-schema", "schema-id": -1},
+            {"action": "add-spec", "spec": {"spec-id": 0, "fields": [
+                {"source-id": kind, "field-id": 1000, "name": "kind", "transform": "identity"}]}},
+            {"action": "set-default-spec", "spec-id": default_spec},
+            {"action": "add-sort-order", "sort-order": {"order-id": 1, "fields": [
+                {"source-id": id, "transform": "identity", "direction": "desc", "null-order": "nulls-last"}]}},
+            {"action": "set-default-sort-order", "sort-order-id": -1},
+            {"action": "set-location", "location": "file:///w/staged"},
+            {"action": "set-properties", "updates": {"owner": "etl"}}
+        ]))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_create_transaction_keeps_the_clients_spec_and_field_ids() {
+        // (1, 2): the ids every client assigns; (7, 4): ids the builder's constructor would renumber
+        for field_ids in [(1, 2), (7, 4)] {
+            for default_spec in [0, -1] {
+                let m = metadata_for_create(create_updates(default_spec, field_ids), "file:///w/x")
+                    .unwrap();
+                // manifests the client wrote in the transaction name spec 0 and its field ids
+                let specs: Vec<_> = m.partition_specs_iter().map(|s| s.spec_id()).collect();
+                assert_eq!(specs, vec![0], "{field_ids:?} {default_spec}");
+                let spec = m.default_partition_spec();
+                assert_eq!(spec.spec_id(), 0);
+                assert_eq!(spec.fields()[0].source_id, field_ids.1);
+                assert_eq!(spec.fields()[0].field_id, 1000);
+                assert_eq!(
+                    m.current_schema().field_by_name("id").unwrap().id,
+                    field_ids.0
+                );
+                assert_eq!(m.schemas_iter().count(), 1);
+                assert_eq!(m.default_sort_order().fields[0].source_id, field_ids.0);
+                assert_eq!(m.location(), "file:///w/staged");
+                assert_eq!(m.properties()["owner"], "etl");
+                assert_eq!(m.last_column_id(), field_ids.0.max(field_ids.1));
+            }
+        }
+    }
+
+    #[test]
+    fn a_create_transaction_without_a_spec_is_unpartitioned() {
+        let mut updates = create_updates(0, (1, 2));
+        updates.retain(|u| {
+            !matches!(
+                u,
+                TableUpdate::AddSpec { .. } | TableUpdate::SetDefaultSpec { .. }
+            )
+        });
+        let m = metadata_for_create(updates, "file:///w/x").unwrap();
+        assert!(m.default_partition_spec().is_unpartitioned());
+        assert_eq!(m.format_version(), FormatVersion::V2);
+        let no_schema = vec![TableUpdate::SetLocation {
+            location: "file:///w/x".into(),
+        }];
+        assert!(matches!(
+            metadata_for_create(no_schema, "file:///w/x"),
+            Err(CatalogError::BadRequest(_))
+        ));
     }
 }
