@@ -1,29 +1,43 @@
 //! Wire types of Frazil's admin REST API (`/admin/v1`). Errors use the Iceberg error body.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Deserialize)]
+/// An API key's role (documents `role`, which is read case-insensitively).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Reader,
+    Writer,
+    Admin,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrganizationRequest {
+    /// 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit; generated
+    /// when left out.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub id: Option<String>,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Organization {
     pub id: String,
     pub name: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OrganizationList {
     pub organizations: Vec<Organization>,
 }
 
 /// S3 settings as sent by operators; the secret is write-only.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct S3Request {
     pub region: Option<String>,
@@ -34,32 +48,39 @@ pub struct S3Request {
     pub secret_access_key: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorageRequest {
+    /// The warehouse root: `s3://bucket/prefix` (or `s3a://`), or `file:///path`.
+    #[schema(pattern = "^(s3a?|file)://")]
     pub location: String,
     #[serde(default)]
     pub s3: Option<S3Request>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEnvironmentRequest {
+    /// 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit; generated
+    /// when left out.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub id: Option<String>,
     pub name: String,
     pub storage: StorageRequest,
 }
 
 /// A partial update: fields left out keep their value; `s3` fields are merged one by one.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorageUpdate {
+    /// The warehouse root: `s3://bucket/prefix` (or `s3a://`), or `file:///path`.
+    #[schema(pattern = "^(s3a?|file)://")]
     pub location: Option<String>,
     pub s3: Option<S3Request>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEnvironmentRequest {
     pub name: Option<String>,
@@ -67,7 +88,7 @@ pub struct UpdateEnvironmentRequest {
 }
 
 /// S3 settings as shown: never the secret, only whether one is set.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct S3View {
     pub region: Option<String>,
     pub endpoint: Option<String>,
@@ -77,13 +98,13 @@ pub struct S3View {
     pub secret_access_key_set: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StorageView {
     pub location: String,
     pub s3: Option<S3View>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Environment {
     pub id: String,
     pub org_id: String,
@@ -95,63 +116,75 @@ pub struct Environment {
     pub warehouse: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EnvironmentList {
     pub environments: Vec<Environment>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterClusterRequest {
+    /// The Kafka cluster id (e.g. `lkc-abc123`), which becomes the top-level namespace: 1 to 64
+    /// letters, digits, `.`, `_` or `-`, starting with a letter or digit.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Cluster {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ClusterList {
     pub clusters: Vec<Cluster>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
+    #[schema(value_type = Role)]
     pub role: String,
     #[serde(default)]
     pub description: Option<String>,
     /// RFC 3339 time after which the key stops working.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ApiKey {
+    /// The key id: the OAuth2 client id.
     pub key: String,
     pub org_id: Option<String>,
     pub env_id: Option<String>,
+    #[schema(value_type = Role)]
     pub role: String,
     pub description: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub last_used_at: Option<String>,
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
+    #[schema(format = DateTime)]
     pub revoked_at: Option<String>,
 }
 
 /// A new key with its secret: the only time the secret is shown.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreatedApiKey {
+    /// The key secret: the OAuth2 client secret.
     pub secret: String,
     #[serde(flatten)]
     pub details: ApiKey,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ApiKeyList {
     pub api_keys: Vec<ApiKey>,
 }

@@ -1,9 +1,10 @@
 //! The error body every non-2xx catalog response carries: `{"error":{"message","type","code"}}`.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// One error, with the Java client's exception name in `type` (clients dispatch on it).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct ErrorModel {
     pub message: String,
     #[serde(rename = "type")]
@@ -12,7 +13,7 @@ pub struct ErrorModel {
 }
 
 /// The envelope around [`ErrorModel`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct IcebergErrorResponse {
     pub error: ErrorModel,
 }

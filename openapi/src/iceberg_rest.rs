@@ -6,12 +6,16 @@ use iceberg::spec::{Schema, SortOrder, UnboundPartitionSpec, ViewVersion};
 use iceberg::{TableRequirement, TableUpdate, ViewUpdate};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 /// `GET /v1/config`.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
 pub struct CatalogConfig {
+    /// Properties a client applies before its own configuration.
     pub defaults: HashMap<String, String>,
+    /// Properties that override the client's configuration (`prefix`, `namespace-separator`).
     pub overrides: HashMap<String, String>,
+    /// The routes the caller may use, as `"METHOD /v1/{prefix}/..."`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Vec<String>>,
     /// Present when the server honours Idempotency-Key: how long it keeps a key (ISO 8601).
@@ -23,29 +27,33 @@ pub struct CatalogConfig {
     pub idempotency_key_lifetime: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `CreateNamespaceRequest`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateNamespaceRequest {
+    /// The namespace's levels, e.g. `["lkc-abc"]`.
     pub namespace: Vec<String>,
     #[serde(default)]
     pub properties: Option<HashMap<String, String>>,
 }
 
 /// Answer of create and load namespace.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NamespaceResponse {
     pub namespace: Vec<String>,
     pub properties: HashMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `ListNamespacesResponse`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ListNamespacesResponse {
     pub namespaces: Vec<Vec<String>>,
     #[serde(rename = "next-page-token")]
     pub next_page_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+/// `UpdateNamespacePropertiesRequest`: a key may not be both removed and updated.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
 pub struct UpdateNamespacePropertiesRequest {
     #[serde(default)]
     pub removals: Option<Vec<String>>,
@@ -53,36 +61,46 @@ pub struct UpdateNamespacePropertiesRequest {
     pub updates: Option<HashMap<String, String>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `UpdateNamespacePropertiesResponse`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UpdateNamespacePropertiesResponse {
     pub updated: Vec<String>,
     pub removed: Vec<String>,
     pub missing: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// `TableIdentifier`: a table's or view's namespace and name.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct TableIdentifier {
     pub namespace: Vec<String>,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `ListTablesResponse` (also the answer of listViews).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ListTablesResponse {
     pub identifiers: Vec<TableIdentifier>,
     #[serde(rename = "next-page-token")]
     pub next_page_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `CreateTableRequest`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct CreateTableRequest {
     pub name: String,
     #[serde(default)]
     pub location: Option<String>,
+    /// Iceberg `Schema`, as in the Iceberg REST spec.
+    #[schema(value_type = Object)]
     pub schema: Schema,
+    /// Iceberg `PartitionSpec` (field ids optional), as in the Iceberg REST spec.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub partition_spec: Option<UnboundPartitionSpec>,
+    /// Iceberg `SortOrder`, as in the Iceberg REST spec.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub write_order: Option<SortOrder>,
     #[serde(default)]
     pub stage_create: Option<bool>,
@@ -90,7 +108,8 @@ pub struct CreateTableRequest {
     pub properties: Option<HashMap<String, String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `RegisterTableRequest`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct RegisterTableRequest {
     pub name: String,
@@ -99,80 +118,102 @@ pub struct RegisterTableRequest {
     pub overwrite: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `RenameTableRequest` (also the body of renameView).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct RenameTableRequest {
     pub source: TableIdentifier,
     pub destination: TableIdentifier,
 }
 
-#[derive(Debug, Deserialize)]
+/// `CommitTableRequest`: requirements checked against the current metadata, then updates applied.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CommitTableRequest {
     #[serde(default)]
     pub identifier: Option<TableIdentifier>,
+    /// Iceberg `TableRequirement`s, as in the Iceberg REST spec.
+    #[schema(value_type = Vec<Object>)]
     pub requirements: Vec<TableRequirement>,
+    /// Iceberg `TableUpdate`s, as in the Iceberg REST spec.
+    #[schema(value_type = Vec<Object>)]
     pub updates: Vec<TableUpdate>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `CommitTransactionRequest`: every change names its table in `identifier`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct CommitTransactionRequest {
     pub table_changes: Vec<CommitTableRequest>,
 }
 
 /// `LoadTableResult`: the metadata travels as the stored JSON text, never re-parsed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct LoadTableResult<'a> {
+    /// Absent for a staged create, which has no metadata file yet.
     pub metadata_location: Option<&'a str>,
+    /// Iceberg `TableMetadata`, as in the Iceberg REST spec.
+    #[schema(value_type = Object)]
     pub metadata: &'a RawValue,
+    /// Client settings for the table's storage (e.g. `s3.endpoint`).
     pub config: HashMap<String, String>,
 }
 
 /// `CommitTableResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct CommitTableResponse<'a> {
     pub metadata_location: &'a str,
+    /// Iceberg `TableMetadata`, as in the Iceberg REST spec.
+    #[schema(value_type = Object)]
     pub metadata: &'a RawValue,
 }
 
 /// `ReportMetricsRequest`: accepted and validated for its discriminator only.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ReportMetricsRequest {
+    /// `scan-report` or `commit-report`; the rest of the report is not read.
     #[serde(rename = "report-type")]
     pub report_type: String,
 }
 
 /// `CreateViewRequest`: all four of name, schema, view-version and properties are required.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct CreateViewRequest {
     pub name: String,
     #[serde(default)]
     pub location: Option<String>,
+    /// Iceberg `Schema`, as in the Iceberg REST spec.
+    #[schema(value_type = Object)]
     pub schema: Schema,
+    /// Iceberg `ViewVersion`, as in the Iceberg REST spec.
+    #[schema(value_type = Object)]
     pub view_version: ViewVersion,
     pub properties: HashMap<String, String>,
 }
 
 /// `ViewRequirement`: the spec defines one.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ViewRequirement {
+    /// The view's UUID must be this one.
     AssertViewUuid { uuid: uuid::Uuid },
 }
 
 /// `CommitViewRequest` (replaceView).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CommitViewRequest {
     #[serde(default)]
     pub identifier: Option<TableIdentifier>,
     #[serde(default)]
     pub requirements: Vec<ViewRequirement>,
+    /// Iceberg `ViewUpdate`s, as in the Iceberg REST spec.
+    #[schema(value_type = Vec<Object>)]
     pub updates: Vec<ViewUpdate>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `RegisterViewRequest`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct RegisterViewRequest {
     pub name: String,
@@ -180,30 +221,35 @@ pub struct RegisterViewRequest {
 }
 
 /// `LoadViewResult`: the metadata travels as the stored JSON text.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct LoadViewResult<'a> {
     pub metadata_location: &'a str,
+    /// Iceberg `ViewMetadata`, as in the Iceberg REST spec.
+    #[schema(value_type = Object)]
     pub metadata: &'a RawValue,
     pub config: HashMap<String, String>,
 }
 
 /// `UnregisterTableResult`: the table's final metadata.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct UnregisterTableResult<'a> {
     pub metadata_location: &'a str,
+    /// Iceberg `TableMetadata`, as in the Iceberg REST spec.
+    #[schema(value_type = Object)]
     pub metadata: &'a RawValue,
 }
 
 /// One storage prefix's client settings in `LoadCredentialsResponse`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StorageCredential {
     pub prefix: String,
     pub config: HashMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `LoadCredentialsResponse`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoadCredentialsResponse {
     #[serde(rename = "storage-credentials")]
     pub storage_credentials: Vec<StorageCredential>,

@@ -6,5 +6,6 @@
 pub mod admin;
 pub mod error;
 pub mod iceberg_rest;
+pub mod oauth;
 
 pub use error::{ErrorModel, IcebergErrorResponse};

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{admin, auth, health, iceberg};
+use crate::{admin, api_docs, auth, health, iceberg};
 
 /// Everything the server serves; `max_body_bytes` caps request bodies (413 beyond).
 pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut ServiceConfig) {
@@ -34,6 +34,8 @@ pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut Ser
             .configure(auth::configure)
             .configure(admin::configure)
             .configure(iceberg::configure)
+            // Public: the OpenAPI documents and Swagger UI.
+            .configure(api_docs::configure)
             .default_service(web::to(not_found));
     }
 }

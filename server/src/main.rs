@@ -1,6 +1,7 @@
 //! `frazil`: the Iceberg REST catalog server.
 
 mod admin;
+mod api_docs;
 mod app;
 mod auth;
 mod cli;
@@ -56,10 +57,60 @@ enum Command {
         #[command(subcommand)]
         command: cli::KeysCommand,
     },
+    /// Print an OpenAPI document of the server (the Iceberg REST catalog or the admin API).
+    Openapi {
+        /// Which API.
+        #[arg(long, value_enum, default_value_t = Api::Iceberg)]
+        api: Api,
+        /// Which format.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+        /// Write all four documents (iceberg and admin, JSON and YAML) into this directory
+        /// instead, e.g. `openapi` to regenerate the checked-in ones.
+        #[arg(long, value_name = "DIR")]
+        write: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Api {
+    Iceberg,
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Json,
+    Yaml,
+}
+
+/// `frazil openapi`: needs neither configuration nor database.
+fn openapi(api: Api, format: Format, write: Option<PathBuf>) -> anyhow::Result<()> {
+    if let Some(dir) = write {
+        std::fs::create_dir_all(&dir)?;
+        for (name, text) in api_docs::files() {
+            let path = dir.join(name);
+            std::fs::write(&path, text)?;
+            println!("wrote {}", path.display());
+        }
+        return Ok(());
+    }
+    let docs = &*api_docs::DOCUMENTS;
+    let text = match (api, format) {
+        (Api::Iceberg, Format::Json) => &docs.iceberg_json,
+        (Api::Iceberg, Format::Yaml) => &docs.iceberg_yaml,
+        (Api::Admin, Format::Json) => &docs.admin_json,
+        (Api::Admin, Format::Yaml) => &docs.admin_yaml,
+    };
+    print!("{text}");
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Openapi { api, format, write } = cli.command {
+        return openapi(api, format, write);
+    }
     let config = Config::load(cli.config.as_deref())?;
     init_logging(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -74,6 +125,7 @@ fn main() -> anyhow::Result<()> {
                 cli::api_key(command, &open_catalog(&config).await?).await
             }
             Command::Keys { command } => cli::keys(command, &open_catalog(&config).await?).await,
+            Command::Openapi { .. } => Ok(()),
         }
     })
 }
@@ -155,6 +207,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         env.org_id, env.id
     );
     println!("  token URL:     {{catalog URI}}/v1/oauth/tokens");
+    println!("  API explorer:  {base}/docs (OpenAPI documents at {base}/api-docs/)");
     println!("  storage:       {}", env.storage.location);
     server.await?;
     tracing::info!("shut down");

@@ -2,8 +2,9 @@
 //! Every route needs an admin token whose scope covers the resource.
 
 mod convert;
-mod keys;
-mod tenancy;
+// `pub(crate)`: the OpenAPI documents (`crate::api_docs`) name the handlers.
+pub(crate) mod keys;
+pub(crate) mod tenancy;
 
 use actix_web::web::{self, ServiceConfig};
 use serde::Deserialize;
@@ -11,15 +12,20 @@ use serde::Deserialize;
 use crate::app::resource;
 
 /// `{org}` of the organization routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct OrgPath {
+    /// Organization id.
     org: String,
 }
 
 /// `{org}/{env}` of the environment routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct EnvPath {
+    /// Organization id.
     org: String,
+    /// Environment id.
     env: String,
 }
 

@@ -12,10 +12,14 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct ClusterPath {
+    /// Organization id.
     org: String,
+    /// Environment id.
     env: String,
+    /// Kafka cluster id.
     cluster: String,
 }
 
@@ -27,6 +31,26 @@ fn server_admin_only(caller: &Caller) -> ApiResult<()> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/v1/organizations",
+    operation_id = "createOrganization",
+    tag = "Organizations",
+    summary = "Create an organization",
+    description = "Creates an organization (a tenant). Only a server administrator key may. Without `id`, one \
+        is generated.",
+    request_body = wire::CreateOrganizationRequest,
+    responses(
+        (status = 201, description = "The organization", body = wire::Organization),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 409, description = "An organization with that id already exists", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn create_organization(
     state: Data<AppState>,
     caller: Caller,
@@ -42,6 +66,21 @@ pub async fn create_organization(
 }
 
 /// A server administrator sees every organization; an organization's admin sees its own.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/organizations",
+    operation_id = "listOrganizations",
+    tag = "Organizations",
+    summary = "List organizations",
+    description = "A server administrator sees every organization; an organization's admin key sees its own.",
+    responses(
+        (status = 200, description = "The organizations", body = wire::OrganizationList),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn list_organizations(
     state: Data<AppState>,
     caller: Caller,
@@ -62,6 +101,24 @@ pub async fn list_organizations(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/v1/organizations/{org}",
+    operation_id = "getOrganization",
+    tag = "Organizations",
+    summary = "Get an organization",
+    description = "Returns the organization.",
+    params(super::OrgPath),
+    responses(
+        (status = 200, description = "The organization", body = wire::Organization),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The organization does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn get_organization(
     state: Data<AppState>,
     caller: Caller,
@@ -73,6 +130,24 @@ pub async fn get_organization(
     )))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/organizations/{org}",
+    operation_id = "deleteOrganization",
+    tag = "Organizations",
+    summary = "Delete an organization",
+    description = "Deletes an organization that holds no environment. Only a server administrator key may.",
+    params(super::OrgPath),
+    responses(
+        (status = 204, description = "The organization was deleted"),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The organization does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "The organization still has environments", body = frazil_openapi::IcebergErrorResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn delete_organization(
     state: Data<AppState>,
     caller: Caller,
@@ -83,6 +158,28 @@ pub async fn delete_organization(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/v1/organizations/{org}/environments",
+    operation_id = "createEnvironment",
+    tag = "Environments",
+    summary = "Create an environment",
+    description = "Creates an environment (a catalog) in the organization, with its storage location and \
+        settings. Without `id`, one is generated. The answer gives its catalog URI and warehouse.",
+    params(super::OrgPath),
+    request_body = wire::CreateEnvironmentRequest,
+    responses(
+        (status = 201, description = "The environment", body = wire::Environment),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The organization does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "An environment with that id already exists", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn create_environment(
     state: Data<AppState>,
     caller: Caller,
@@ -103,6 +200,24 @@ pub async fn create_environment(
     Ok(HttpResponse::Created().json(convert::environment(env, &state.public_url)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/v1/organizations/{org}/environments",
+    operation_id = "listEnvironments",
+    tag = "Environments",
+    summary = "List environments",
+    description = "Lists the organization's environments.",
+    params(super::OrgPath),
+    responses(
+        (status = 200, description = "The environments", body = wire::EnvironmentList),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The organization does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn list_environments(
     state: Data<AppState>,
     caller: Caller,
@@ -118,6 +233,24 @@ pub async fn list_environments(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/v1/organizations/{org}/environments/{env}",
+    operation_id = "getEnvironment",
+    tag = "Environments",
+    summary = "Get an environment",
+    description = "Returns the environment, its storage settings (never the S3 secret) and catalog URI.",
+    params(super::EnvPath),
+    responses(
+        (status = 200, description = "The environment", body = wire::Environment),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn get_environment(
     state: Data<AppState>,
     caller: Caller,
@@ -133,6 +266,29 @@ pub async fn get_environment(
     Ok(Json(convert::environment(env, &state.public_url)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/organizations/{org}/environments/{env}",
+    operation_id = "updateEnvironment",
+    tag = "Environments",
+    summary = "Update an environment",
+    description = "Renames the environment or changes its storage settings; fields left out keep their value, \
+        and `s3` fields are merged one by one. The location may move only while the environment \
+        holds no namespace.",
+    params(super::EnvPath),
+    request_body = wire::UpdateEnvironmentRequest,
+    responses(
+        (status = 200, description = "The environment as updated", body = wire::Environment),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "The location cannot move: the environment holds tables", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn update_environment(
     state: Data<AppState>,
     caller: Caller,
@@ -157,6 +313,24 @@ pub async fn update_environment(
     Ok(Json(convert::environment(env, &state.public_url)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/organizations/{org}/environments/{env}",
+    operation_id = "deleteEnvironment",
+    tag = "Environments",
+    summary = "Delete an environment",
+    description = "Deletes an environment that has no cluster left. Needs an organization admin key.",
+    params(super::EnvPath),
+    responses(
+        (status = 204, description = "The environment was deleted"),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "The environment still has clusters", body = frazil_openapi::IcebergErrorResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn delete_environment(
     state: Data<AppState>,
     caller: Caller,
@@ -170,6 +344,27 @@ pub async fn delete_environment(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/v1/organizations/{org}/environments/{env}/clusters",
+    operation_id = "registerCluster",
+    tag = "Clusters",
+    summary = "Register a Kafka cluster",
+    description = "Registers a Kafka cluster in the environment: its id becomes a top-level namespace.",
+    params(super::EnvPath),
+    request_body = wire::RegisterClusterRequest,
+    responses(
+        (status = 201, description = "The cluster", body = wire::Cluster),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "The cluster is already registered", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn register_cluster(
     state: Data<AppState>,
     caller: Caller,
@@ -194,6 +389,24 @@ pub async fn register_cluster(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/v1/organizations/{org}/environments/{env}/clusters",
+    operation_id = "listClusters",
+    tag = "Clusters",
+    summary = "List Kafka clusters",
+    description = "Lists the clusters registered in the environment.",
+    params(super::EnvPath),
+    responses(
+        (status = 200, description = "The clusters", body = wire::ClusterList),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn list_clusters(
     state: Data<AppState>,
     caller: Caller,
@@ -218,6 +431,24 @@ pub async fn list_clusters(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/organizations/{org}/environments/{env}/clusters/{cluster}",
+    operation_id = "deleteCluster",
+    tag = "Clusters",
+    summary = "Delete a Kafka cluster",
+    description = "Removes a cluster whose namespace holds no table or view.",
+    params(ClusterPath),
+    responses(
+        (status = 204, description = "The cluster was deleted"),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment or the cluster does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "The cluster's namespace is not empty", body = frazil_openapi::IcebergErrorResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn delete_cluster(
     state: Data<AppState>,
     caller: Caller,

@@ -1,7 +1,8 @@
 //! Authentication: API keys as OAuth2 client credentials, the token endpoint, and the bearer
 //! tokens every other route requires.
 
-mod oauth;
+// `pub(crate)`: the OpenAPI documents (`crate::api_docs`) name the token endpoint.
+pub(crate) mod oauth;
 mod principal;
 mod signing;
 mod tokens;

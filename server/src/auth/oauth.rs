@@ -44,6 +44,31 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> HttpRespon
         .json(json!({"error": error, "error_description": description}))
 }
 
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    operation_id = "getToken",
+    tag = "OAuth2 API",
+    summary = "Get an access token",
+    description = "Exchanges an API key's id and secret for an access token (OAuth2 client \
+        credentials: in `client_id` and `client_secret`, or as HTTP Basic), or a still-valid \
+        token for a fresh one (token exchange, `subject_token`). The token goes in \
+        `Authorization: Bearer <token>` on every other operation. The same endpoint answers at \
+        `{catalog URI}/v1/oauth/tokens`.",
+    request_body(
+        content = frazil_openapi::oauth::OAuthTokenRequest,
+        content_type = "application/x-www-form-urlencoded",
+    ),
+    security(()),
+    responses(
+        (status = 200, description = "The token", body = frazil_openapi::oauth::OAuthTokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, `invalid_scope` or `unsupported_grant_type`", body = frazil_openapi::oauth::OAuthError),
+        (status = 401, description = "`invalid_client`: unknown, revoked or expired key, or a wrong secret", body = frazil_openapi::oauth::OAuthError),
+        (status = 429, description = "Too many failed attempts for this client id: retry after `Retry-After` seconds", body = frazil_openapi::oauth::OAuthError,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 500, description = "`server_error`", body = frazil_openapi::oauth::OAuthError),
+    ),
+)]
 async fn token(state: Data<AppState>, request: HttpRequest, body: Bytes) -> HttpResponse {
     let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&body) else {
         return oauth_error(

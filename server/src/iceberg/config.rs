@@ -14,13 +14,38 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConfigQuery {
+    /// The environment, as `{organization}/{environment}` (or an environment id). Without one:
+    /// the token's own environment for an environment key, else `default/default`.
     warehouse: Option<String>,
 }
 
 /// The Tableflow layout: the URI names the environment; any `warehouse` is ignored (DuckDB
 /// sends its ATTACH path there).
+#[utoipa::path(
+    get,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/config",
+    operation_id = "getConfig",
+    tag = "Configuration API",
+    summary = "Get the catalog configuration",
+    description = "The first call of every client. `overrides` sets `namespace-separator` \
+        (`%1F`); `endpoints` lists the routes the token's role may use (a reader's omits the \
+        writes); `idempotency-key-lifetime` says how long an `Idempotency-Key` is remembered. \
+        Any `warehouse` query parameter is ignored: the path names the environment.",
+    params(super::paths::CatalogPath),
+    responses(
+        (status = 200, description = "The catalog configuration", body = CatalogConfig),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn tableflow_config(
     state: Data<AppState>,
     caller: Caller,
@@ -35,6 +60,27 @@ pub async fn tableflow_config(
 /// The warehouse layout: `warehouse` (`{org}/{env}`, or an environment id) names the
 /// environment, answered with its `prefix`. Without one: the caller's own environment for an
 /// environment key, else `default/default`.
+#[utoipa::path(
+    get,
+    path = "/iceberg/catalog/v1/config",
+    operation_id = "getWarehouseConfig",
+    tag = "Configuration API",
+    summary = "Get the catalog configuration of a warehouse",
+    description = "The first call of a client configured with the catalog URI \
+        `/iceberg/catalog` and a `warehouse`. As getConfig, with the environment's `prefix` \
+        (`{org}/{env}`) in `overrides`: the client then calls `/iceberg/catalog/v1/{prefix}/...`, \
+        which serves the operations documented here under the Tableflow layout.",
+    params(ConfigQuery),
+    responses(
+        (status = 200, description = "The catalog configuration, with `prefix` in `overrides`", body = CatalogConfig),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The warehouse does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn warehouse_config(
     state: Data<AppState>,
     caller: Caller,

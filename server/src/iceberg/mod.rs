@@ -2,12 +2,13 @@
 //! - Tableflow: `/iceberg/catalog/organizations/{org}/environments/{env}` + `/v1/...`
 //! - warehouse: `/iceberg/catalog` + `/v1/config?warehouse={org}/{env}`, then `/v1/{org}/{env}/...`
 
-mod config;
+// `pub(crate)`: the OpenAPI documents (`crate::api_docs`) name the handlers.
+pub(crate) mod config;
 mod load_cache;
-mod namespaces;
+pub(crate) mod namespaces;
 mod paths;
-mod tables;
-mod views;
+pub(crate) mod tables;
+pub(crate) mod views;
 
 use actix_web::web::{self, ServiceConfig};
 use frazil_catalog::Access;

@@ -15,15 +15,41 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use frazil_catalog::Access;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// The namespace to list under, its levels joined by 0x1F (`%1F`); none (or empty) for the
+    /// top level.
     parent: Option<String>,
+    /// The `next-page-token` of the previous page; none for the first page.
     #[serde(rename = "pageToken")]
     page_token: Option<String>,
+    /// The most namespaces to return in one page.
     #[serde(rename = "pageSize")]
     page_size: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces",
+    operation_id = "listNamespaces",
+    tag = "Namespaces",
+    summary = "List namespaces",
+    description = "Lists the namespaces directly under `parent` (the top-level ones, i.e. the Kafka clusters, \
+        without it), a page at a time: pass the answer's `next-page-token` as `pageToken` to get the \
+        next page.",
+    params(super::paths::CatalogPath, ListQuery),
+    responses(
+        (status = 200, description = "A page of namespaces", body = ListNamespacesResponse),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment or the `parent` namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn list(
     state: Data<AppState>,
     caller: Caller,
@@ -58,6 +84,30 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    post,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces",
+    operation_id = "createNamespace",
+    tag = "Namespaces",
+    summary = "Create a namespace",
+    description = "Creates a namespace with the given properties; its parent namespaces need not exist.",
+    params(super::paths::CatalogPath, crate::api_docs::IdempotencyKey),
+    request_body = CreateNamespaceRequest,
+    responses(
+        (status = 200, description = "The namespace as created, with its properties", body = NamespaceResponse),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "The namespace already exists", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn create(
     state: Data<AppState>,
     caller: Caller,
@@ -79,6 +129,25 @@ pub async fn create(
     }))
 }
 
+#[utoipa::path(
+    get,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}",
+    operation_id = "loadNamespaceMetadata",
+    tag = "Namespaces",
+    summary = "Load a namespace",
+    description = "Returns the namespace's properties.",
+    params(super::paths::NamespacePath),
+    responses(
+        (status = 200, description = "The namespace and its properties", body = NamespaceResponse),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn load(
     state: Data<AppState>,
     caller: Caller,
@@ -95,6 +164,25 @@ pub async fn load(
     }))
 }
 
+#[utoipa::path(
+    head,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}",
+    operation_id = "namespaceExists",
+    tag = "Namespaces",
+    summary = "Check that a namespace exists",
+    description = "Answers 204 if the namespace exists and 404 if not, without a body.",
+    params(super::paths::NamespacePath),
+    responses(
+        (status = 204, description = "The namespace exists"),
+        (status = 400, description = "Malformed path"),
+        (status = 401, description = "No valid token"),
+        (status = 403, description = "The token may not read this environment"),
+        (status = 404, description = "The environment or the namespace does not exist"),
+        (status = 503, description = "The request timed out; retry"),
+        (status = "5XX", description = "Server error"),
+    ),
+)]
 pub async fn exists(
     state: Data<AppState>,
     caller: Caller,
@@ -111,6 +199,27 @@ pub async fn exists(
     })
 }
 
+#[utoipa::path(
+    delete,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}",
+    operation_id = "dropNamespace",
+    tag = "Namespaces",
+    summary = "Drop a namespace",
+    description = "Drops the namespace, which must hold no table, view or namespace.",
+    params(super::paths::NamespacePath, crate::api_docs::IdempotencyKey),
+    responses(
+        (status = 204, description = "The namespace was dropped"),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "The namespace is not empty (NamespaceNotEmptyException)", body = frazil_openapi::IcebergErrorResponse),
+        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn drop(
     state: Data<AppState>,
     caller: Caller,
@@ -124,6 +233,30 @@ pub async fn drop(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    post,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/properties",
+    operation_id = "updateProperties",
+    tag = "Namespaces",
+    summary = "Set or remove namespace properties",
+    description = "Removes the `removals` keys and sets the `updates` ones, and says which were updated, \
+        removed, or asked to be removed but missing.",
+    params(super::paths::NamespacePath, crate::api_docs::IdempotencyKey),
+    request_body = UpdateNamespacePropertiesRequest,
+    responses(
+        (status = 200, description = "What changed", body = UpdateNamespacePropertiesResponse),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = 422, description = "A key is both removed and updated, or the `Idempotency-Key` was used for a different request", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn update_properties(
     state: Data<AppState>,
     caller: Caller,

@@ -9,40 +9,60 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use frazil_catalog::Access;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct CatalogPath {
+    /// Organization id.
     pub org: String,
+    /// Environment id.
     pub env: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct NamespacePath {
+    /// Organization id.
     pub org: String,
+    /// Environment id.
     pub env: String,
+    /// The namespace: its levels joined by the unit separator 0x1F (`%1F` in the URL).
     pub namespace: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct TablePath {
+    /// Organization id.
     pub org: String,
+    /// Environment id.
     pub env: String,
+    /// The namespace: its levels joined by the unit separator 0x1F (`%1F` in the URL).
     pub namespace: String,
+    /// Table name.
     pub table: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct ViewPath {
+    /// Organization id.
     pub org: String,
+    /// Environment id.
     pub env: String,
+    /// The namespace: its levels joined by the unit separator 0x1F (`%1F` in the URL).
     pub namespace: String,
+    /// View name.
     pub view: String,
 }
 
 /// `pageToken` and `pageSize` of listTables and listViews.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// The `next-page-token` of the previous page; none for the first page.
     #[serde(rename = "pageToken")]
     page_token: Option<String>,
+    /// The most items to return in one page.
     #[serde(rename = "pageSize")]
     page_size: Option<usize>,
 }

@@ -19,6 +19,26 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use frazil_catalog::Access;
 
+#[utoipa::path(
+    get,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/tables",
+    operation_id = "listTables",
+    tag = "Tables",
+    summary = "List tables",
+    description = "Lists the tables of a namespace, a page at a time: pass the answer's `next-page-token` as \
+        `pageToken` to get the next page.",
+    params(super::paths::NamespacePath, super::paths::PageQuery),
+    responses(
+        (status = 200, description = "A page of table identifiers", body = ListTablesResponse),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn list(
     state: Data<AppState>,
     caller: Caller,
@@ -33,6 +53,33 @@ pub async fn list(
     Ok(Json(paths::identifiers(listed)))
 }
 
+#[utoipa::path(
+    post,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/tables",
+    operation_id = "createTable",
+    tag = "Tables",
+    summary = "Create a table",
+    description = "Creates a table from a schema, an optional partition spec, sort order, location and \
+        properties, and writes its first metadata file. With `stage-create`, nothing is written: the \
+        answer holds the metadata a client commits later with `assert-create` (a create \
+        transaction).",
+    params(super::paths::NamespacePath, crate::api_docs::IdempotencyKey),
+    request_body = CreateTableRequest,
+    responses(
+        (status = 200, description = "The table's metadata", body = LoadTableResult, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn create(
     state: Data<AppState>,
     caller: Caller,
@@ -58,7 +105,7 @@ pub async fn create(
 }
 
 /// `snapshots=all` (default) returns every snapshot; `refs` only those a branch or tag names.
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, Hash, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Snapshots {
     #[default]
@@ -66,14 +113,39 @@ pub enum Snapshots {
     Refs,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoadQuery {
+    /// `all` (the default) returns every snapshot; `refs` only those a branch or tag points at.
     #[serde(default)]
+    #[param(inline)]
     snapshots: Snapshots,
 }
 
 /// The hot path: one small query for the table's metadata location, then the ETag (304) or the
 /// cached response for that location; the metadata is read and serialized only on a miss.
+#[utoipa::path(
+    get,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/tables/{table}",
+    operation_id = "loadTable",
+    tag = "Tables",
+    summary = "Load a table",
+    description = "Returns the table's current metadata and its metadata location, with the storage settings \
+        clients need in `config`. The answer carries an `ETag`: sent back in `If-None-Match`, it \
+        gets 304 while the table has not changed.",
+    params(super::paths::TablePath, LoadQuery, crate::api_docs::IfNoneMatch),
+    responses(
+        (status = 200, description = "The table's metadata", body = LoadTableResult, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
+        (status = 304, description = "The table has not changed since the `If-None-Match` ETag"),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn load(
     state: Data<AppState>,
     caller: Caller,
@@ -109,6 +181,25 @@ pub async fn load(
     Ok(json_response(body, tag))
 }
 
+#[utoipa::path(
+    head,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/tables/{table}",
+    operation_id = "tableExists",
+    tag = "Tables",
+    summary = "Check that a table exists",
+    description = "Answers 204 if the table exists and 404 if not, without a body.",
+    params(super::paths::TablePath),
+    responses(
+        (status = 204, description = "The table exists"),
+        (status = 400, description = "Malformed path"),
+        (status = 401, description = "No valid token"),
+        (status = 403, description = "The token may not read this environment"),
+        (status = 404, description = "The environment, the namespace or the table does not exist"),
+        (status = 503, description = "The request timed out; retry"),
+        (status = "5XX", description = "Server error"),
+    ),
+)]
 pub async fn exists(
     state: Data<AppState>,
     caller: Caller,
@@ -125,6 +216,32 @@ pub async fn exists(
     })
 }
 
+#[utoipa::path(
+    post,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/tables/{table}",
+    operation_id = "updateTable",
+    tag = "Tables",
+    summary = "Commit updates to a table",
+    description = "Checks every requirement against the table's current metadata, applies the updates, writes a \
+        new metadata file and swaps the table's pointer to it atomically. A requirement that fails \
+        answers 409 and changes nothing: reload and retry.",
+    params(super::paths::TablePath, crate::api_docs::IdempotencyKey),
+    request_body = CommitTableRequest,
+    responses(
+        (status = 200, description = "The new metadata", body = CommitTableResponse, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "A requirement failed: the table changed since it was loaded (CommitFailedException)", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", description = "The commit state is unknown (CommitStateUnknownException, e.g. 504 when cut by the request timeout): reload to find out whether it landed", body = frazil_openapi::IcebergErrorResponse),
+    ),
+)]
 pub async fn commit(
     state: Data<AppState>,
     caller: Caller,
@@ -152,6 +269,31 @@ pub async fn commit(
         .json(response))
 }
 
+#[utoipa::path(
+    post,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/transactions/commit",
+    operation_id = "commitTransaction",
+    tag = "Tables",
+    summary = "Commit updates to several tables",
+    description = "Commits changes to several tables of the environment atomically: either every table's \
+        requirements hold and all changes land, or none does.",
+    params(super::paths::CatalogPath, crate::api_docs::IdempotencyKey),
+    request_body = CommitTransactionRequest,
+    responses(
+        (status = 204, description = "Every change landed"),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment or one of the tables does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "A requirement failed (CommitFailedException): nothing changed", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", description = "The commit state is unknown (CommitStateUnknownException, e.g. 504 when cut by the request timeout): reload to find out whether it landed", body = frazil_openapi::IcebergErrorResponse),
+    ),
+)]
 pub async fn commit_transaction(
     state: Data<AppState>,
     caller: Caller,
@@ -176,8 +318,10 @@ pub async fn commit_transaction(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DropQuery {
+    /// Also delete the table's data and metadata files (`true` or `false`, in any case).
     #[serde(rename = "purgeRequested", default, deserialize_with = "lenient_bool")]
     purge_requested: bool,
 }
@@ -194,6 +338,26 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error
     }
 }
 
+#[utoipa::path(
+    delete,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/tables/{table}",
+    operation_id = "dropTable",
+    tag = "Tables",
+    summary = "Drop a table",
+    description = "Removes the table from the catalog; with `purgeRequested=true` its files are deleted too.",
+    params(super::paths::TablePath, DropQuery, crate::api_docs::IdempotencyKey),
+    responses(
+        (status = 204, description = "The table was dropped"),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn drop(
     state: Data<AppState>,
     caller: Caller,
@@ -211,6 +375,31 @@ pub async fn drop(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    post,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/register",
+    operation_id = "registerTable",
+    tag = "Tables",
+    summary = "Register a table",
+    description = "Adds a table to the catalog from an existing metadata file; with `overwrite`, replaces the \
+        table of that name.",
+    params(super::paths::NamespacePath, crate::api_docs::IdempotencyKey),
+    request_body = RegisterTableRequest,
+    responses(
+        (status = 200, description = "The table's metadata", body = LoadTableResult, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn register(
     state: Data<AppState>,
     caller: Caller,
@@ -235,6 +424,30 @@ pub async fn register(
     load_table_response(&table, Snapshots::All)
 }
 
+#[utoipa::path(
+    post,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/tables/rename",
+    operation_id = "renameTable",
+    tag = "Tables",
+    summary = "Rename a table",
+    description = "Moves a table to a new name, possibly in another namespace of the same environment.",
+    params(super::paths::CatalogPath, crate::api_docs::IdempotencyKey),
+    request_body = RenameTableRequest,
+    responses(
+        (status = 204, description = "The table was renamed"),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment, the source table or the destination namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "A table or view already has the destination name", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn rename(
     state: Data<AppState>,
     caller: Caller,
@@ -252,6 +465,27 @@ pub async fn rename(
 }
 
 /// Removes the table from the catalog, keeping its files, and returns its final metadata.
+#[utoipa::path(
+    post,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/tables/{table}/unregister",
+    operation_id = "unregisterTable",
+    tag = "Tables",
+    summary = "Unregister a table",
+    description = "Removes the table from the catalog but keeps its files, and returns its final metadata (to \
+        register it elsewhere).",
+    params(super::paths::TablePath, crate::api_docs::IdempotencyKey),
+    responses(
+        (status = 200, description = "The table's final metadata", body = UnregisterTableResult),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn unregister(
     state: Data<AppState>,
     caller: Caller,
@@ -270,6 +504,26 @@ pub async fn unregister(
 
 /// Frazil does not vend storage credentials yet: engines use their own, and the table's
 /// `config` carries the storage endpoint settings. The list is therefore empty.
+#[utoipa::path(
+    get,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/tables/{table}/credentials",
+    operation_id = "loadCredentials",
+    tag = "Tables",
+    summary = "Load storage credentials",
+    description = "Frazil does not vend storage credentials: the list is always empty, and clients use their \
+        own (the table's `config` carries the storage endpoint settings).",
+    params(super::paths::TablePath),
+    responses(
+        (status = 200, description = "No credentials", body = LoadCredentialsResponse),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn credentials(
     state: Data<AppState>,
     caller: Caller,
@@ -286,6 +540,29 @@ pub async fn credentials(
 }
 
 /// Metrics reports are accepted for existing tables and dropped: Frazil does not store them yet.
+#[utoipa::path(
+    post,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/tables/{table}/metrics",
+    operation_id = "reportMetrics",
+    tag = "Tables",
+    summary = "Report metrics",
+    description = "Accepts a scan or commit report for an existing table. Frazil does not store reports: they \
+        are checked and dropped.",
+    params(super::paths::TablePath),
+    request_body = ReportMetricsRequest,
+    responses(
+        (status = 204, description = "The report was accepted"),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn report_metrics(
     state: Data<AppState>,
     caller: Caller,

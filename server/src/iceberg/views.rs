@@ -14,6 +14,26 @@ use crate::auth::Caller;
 use crate::error::{ApiResult, Body};
 use crate::state::AppState;
 
+#[utoipa::path(
+    get,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/views",
+    operation_id = "listViews",
+    tag = "Views",
+    summary = "List views",
+    description = "Lists the views of a namespace, a page at a time: pass the answer's `next-page-token` as \
+        `pageToken` to get the next page.",
+    params(super::paths::NamespacePath, super::paths::PageQuery),
+    responses(
+        (status = 200, description = "A page of view identifiers", body = ListTablesResponse),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn list(
     state: Data<AppState>,
     caller: Caller,
@@ -28,6 +48,29 @@ pub async fn list(
     Ok(Json(paths::identifiers(listed)))
 }
 
+#[utoipa::path(
+    post,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/views",
+    operation_id = "createView",
+    tag = "Views",
+    summary = "Create a view",
+    description = "Creates a view from its schema and first version, and writes its first metadata file.",
+    params(super::paths::NamespacePath),
+    request_body = CreateViewRequest,
+    responses(
+        (status = 200, description = "The view's metadata", body = LoadViewResult),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn create(
     state: Data<AppState>,
     caller: Caller,
@@ -50,6 +93,25 @@ pub async fn create(
     view_response(&view)
 }
 
+#[utoipa::path(
+    get,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/views/{view}",
+    operation_id = "loadView",
+    tag = "Views",
+    summary = "Load a view",
+    description = "Returns the view's current metadata and its metadata location.",
+    params(super::paths::ViewPath),
+    responses(
+        (status = 200, description = "The view's metadata", body = LoadViewResult),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment, the namespace or the view does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn load(
     state: Data<AppState>,
     caller: Caller,
@@ -63,6 +125,25 @@ pub async fn load(
     view_response(&view)
 }
 
+#[utoipa::path(
+    head,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/views/{view}",
+    operation_id = "viewExists",
+    tag = "Views",
+    summary = "Check that a view exists",
+    description = "Answers 204 if the view exists and 404 if not, without a body.",
+    params(super::paths::ViewPath),
+    responses(
+        (status = 204, description = "The view exists"),
+        (status = 400, description = "Malformed path"),
+        (status = 401, description = "No valid token"),
+        (status = 403, description = "The token may not read this environment"),
+        (status = 404, description = "The environment, the namespace or the view does not exist"),
+        (status = 503, description = "The request timed out; retry"),
+        (status = "5XX", description = "Server error"),
+    ),
+)]
 pub async fn exists(
     state: Data<AppState>,
     caller: Caller,
@@ -79,6 +160,31 @@ pub async fn exists(
     })
 }
 
+#[utoipa::path(
+    post,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/views/{view}",
+    operation_id = "replaceView",
+    tag = "Views",
+    summary = "Replace a view",
+    description = "Checks the requirements (the view's UUID), applies the updates (typically a new version), \
+        writes a new metadata file and swaps the view's pointer to it atomically.",
+    params(super::paths::ViewPath, crate::api_docs::IdempotencyKey),
+    request_body = CommitViewRequest,
+    responses(
+        (status = 200, description = "The new metadata", body = LoadViewResult),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment, the namespace or the view does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "A requirement failed: the view changed since it was loaded (CommitFailedException)", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn replace(
     state: Data<AppState>,
     caller: Caller,
@@ -106,6 +212,26 @@ pub async fn replace(
     view_response(&view)
 }
 
+#[utoipa::path(
+    delete,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/views/{view}",
+    operation_id = "dropView",
+    tag = "Views",
+    summary = "Drop a view",
+    description = "Removes the view from the catalog.",
+    params(super::paths::ViewPath, crate::api_docs::IdempotencyKey),
+    responses(
+        (status = 204, description = "The view was dropped"),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment, the namespace or the view does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn drop(
     state: Data<AppState>,
     caller: Caller,
@@ -119,6 +245,30 @@ pub async fn drop(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    post,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/views/rename",
+    operation_id = "renameView",
+    tag = "Views",
+    summary = "Rename a view",
+    description = "Moves a view to a new name, possibly in another namespace of the same environment.",
+    params(super::paths::CatalogPath, crate::api_docs::IdempotencyKey),
+    request_body = RenameTableRequest,
+    responses(
+        (status = 204, description = "The view was renamed"),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment, the source view or the destination namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "A table or view already has the destination name", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn rename(
     state: Data<AppState>,
     caller: Caller,
@@ -135,6 +285,30 @@ pub async fn rename(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    post,
+    context_path = crate::api_docs::ICEBERG_V1,
+    path = "/namespaces/{namespace}/register-view",
+    operation_id = "registerView",
+    tag = "Views",
+    summary = "Register a view",
+    description = "Adds a view to the catalog from an existing view metadata file.",
+    params(super::paths::NamespacePath, crate::api_docs::IdempotencyKey),
+    request_body = RegisterViewRequest,
+    responses(
+        (status = 200, description = "The view's metadata", body = LoadViewResult),
+        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
+        (status = 401, response = crate::api_docs::UnauthorizedResponse),
+        (status = 403, response = crate::api_docs::ForbiddenResponse),
+        (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
+        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
+        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
+        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
+        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
+        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
+    ),
+)]
 pub async fn register(
     state: Data<AppState>,
     caller: Caller,
