@@ -36,6 +36,9 @@ cargo test --workspace
 step "Python environment"
 "$ROOT/scripts/setup-python.sh"
 
+step "Chromium (the Swagger UI browser test)"
+"$ROOT/scripts/ensure-chromium.sh"
+
 step "pytest tests/clients"
 # shellcheck disable=SC2086
 "$ROOT/.venv/bin/python" -m pytest "$ROOT/tests/clients" -v ${PYTEST_ARGS:-}

@@ -1,9 +1,7 @@
 //! The actix-web application: routes, body limits, and errors of extraction in Iceberg form.
 
-use actix_web::error::{JsonPayloadError, QueryPayloadError};
-use actix_web::web::{
-    self, Data, JsonConfig, PathConfig, PayloadConfig, QueryConfig, ServiceConfig,
-};
+use actix_web::error::QueryPayloadError;
+use actix_web::web::{self, Data, PathConfig, PayloadConfig, QueryConfig, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
@@ -14,13 +12,7 @@ use crate::{admin, api_docs, auth, health, iceberg};
 pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut ServiceConfig) {
     move |cfg: &mut ServiceConfig| {
         cfg.app_data(Data::new(state))
-            .app_data(
-                JsonConfig::default()
-                    .limit(max_body_bytes)
-                    .content_type_required(false)
-                    .error_handler(json_error),
-            )
-            // Raw bodies (read by the Idempotency-Key middleware) have the same limit.
+            // Every body (JSON bodies and the Idempotency-Key middleware's raw read) has this limit.
             .app_data(PayloadConfig::new(max_body_bytes))
             .app_data(QueryConfig::default().error_handler(query_error))
             .app_data(
@@ -37,20 +29,6 @@ pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut Ser
             // Public: the OpenAPI documents and Swagger UI.
             .configure(api_docs::configure)
             .default_service(web::to(not_found));
-    }
-}
-
-fn json_error(e: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
-    match e {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::new(
-                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "BadRequestException",
-                format!("Request body too large: {e}"),
-            )
-            .into()
-        }
-        e => ApiError::bad_request(format!("Malformed request body: {e}")).into(),
     }
 }
 

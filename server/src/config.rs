@@ -35,6 +35,8 @@ pub struct Config {
     pub log_format: String,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Longest a request may run, in milliseconds: reads are cut with 503, writes with 504.
+    pub request_timeout_ms: u64,
     /// Lifetime of access tokens, in seconds.
     pub token_lifetime_seconds: u64,
     /// The server administrator's credentials to create on first start (else one is generated).
@@ -60,6 +62,7 @@ impl Default for Config {
             public_url: None,
             log_format: "text".into(),
             max_body_bytes: 32 * 1024 * 1024,
+            request_timeout_ms: 60_000,
             token_lifetime_seconds: 3600,
             bootstrap_client_id: None,
             bootstrap_client_secret: None,

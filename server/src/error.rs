@@ -100,7 +100,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 /// A JSON body whose parse error is raised by the handler, after the `Caller` extractor has
 /// decided authorization: a refused caller gets 401/403 whatever it sent.
-pub type Body<T> = Result<actix_web::web::Json<T>, actix_web::Error>;
+pub type Body<T> = Result<crate::body::Json<T>, actix_web::Error>;
 
 impl From<actix_web::Error> for ApiError {
     fn from(e: actix_web::Error) -> Self {

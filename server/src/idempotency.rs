@@ -95,18 +95,46 @@ pub async fn middleware(
         Ok(Claim::Refused(error)) => return Ok(req.error_response(error)),
         Err(error) => return Ok(req.error_response(error)),
     }
+    let mut claimed = ClaimGuard {
+        state: Some(state.clone()),
+        scope: scope.clone(),
+        key: key.clone(),
+    };
     let response = match next.call(req).await {
         Ok(response) => response,
         Err(e) => {
+            claimed.state = None;
             release(store, &scope, &key).await;
             return Err(e);
         }
     };
+    claimed.state = None;
     if !is_final(response.status()) {
         release(store, &scope, &key).await;
         return Ok(response);
     }
     finish(store, &scope, &key, response).await
+}
+
+/// Lets go of a claimed key when the request is dropped before it answers (cut by the request
+/// timeout, or the client went away), so that a retry runs instead of waiting for a record
+/// that would never be finished.
+struct ClaimGuard {
+    state: Option<Data<AppState>>,
+    scope: String,
+    key: String,
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take() {
+            let (scope, key) = (
+                std::mem::take(&mut self.scope),
+                std::mem::take(&mut self.key),
+            );
+            tokio::spawn(async move { release(&state.store, &scope, &key).await });
+        }
+    }
 }
 
 /// The operations that declare Idempotency-Key: every catalog POST and DELETE but createView

@@ -4,6 +4,7 @@ mod admin;
 mod api_docs;
 mod app;
 mod auth;
+mod body;
 mod cli;
 mod config;
 mod error;
@@ -11,6 +12,7 @@ mod health;
 mod iceberg;
 mod idempotency;
 mod state;
+mod timeout;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -189,13 +191,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         auth,
         public_url: config.public_url(),
         load_cache: Default::default(),
+        request_timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
     };
     let max_body = config.max_body_bytes;
-    let server =
-        HttpServer::new(move || App::new().configure(app::configure(state.clone(), max_body)))
-            .bind(&config.listen)?
-            .shutdown_timeout(30)
-            .run();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(actix_web::middleware::from_fn(timeout::middleware))
+            .configure(app::configure(state.clone(), max_body))
+    })
+    .bind(&config.listen)?
+    .shutdown_timeout(30)
+    .run();
     let base = config.public_url();
     println!("Frazil is serving the Iceberg REST catalog.");
     println!(

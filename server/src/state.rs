@@ -17,4 +17,6 @@ pub struct AppState {
     pub public_url: String,
     /// Serialized loadTable responses by metadata location and shape.
     pub load_cache: LoadCache,
+    /// Longest a request may run before it is cut (503 for reads, 504 for writes).
+    pub request_timeout: std::time::Duration,
 }

@@ -17,6 +17,12 @@ use crate::{CatalogError, Result};
 /// process serializes its own commits per table) before giving up with 409.
 pub(crate) const MAX_ATTEMPTS: u32 = 10;
 
+/// Most requirements, and most updates, one table's commit may carry. Real commits carry a
+/// handful (an append is two updates); the cap bounds the work one request can ask for.
+pub const MAX_UPDATES_PER_COMMIT: usize = 1_000;
+/// Most tables one transaction may change.
+pub const MAX_TABLES_PER_TRANSACTION: usize = 1_000;
+
 /// One table's part of a commit.
 #[derive(Debug, Clone)]
 pub struct TableChange {
@@ -26,6 +32,21 @@ pub struct TableChange {
 }
 
 impl TableChange {
+    fn check_size(&self) -> Result<()> {
+        for (what, count) in [
+            ("requirements", self.requirements.len()),
+            ("updates", self.updates.len()),
+        ] {
+            if count > MAX_UPDATES_PER_COMMIT {
+                return Err(CatalogError::BadRequest(format!(
+                    "Too many {what} for table {}: {count} (at most {MAX_UPDATES_PER_COMMIT} per commit)",
+                    self.ident
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn creates(&self) -> bool {
         self.requirements
             .iter()
@@ -41,6 +62,7 @@ impl Catalog {
         env: &Environment,
         change: TableChange,
     ) -> Result<LoadedTable> {
+        change.check_size()?;
         if change.creates() {
             return self.commit_create(env, change).await;
         }
@@ -54,7 +76,14 @@ impl Catalog {
         env: &Environment,
         changes: Vec<TableChange>,
     ) -> Result<()> {
+        if changes.len() > MAX_TABLES_PER_TRANSACTION {
+            return Err(CatalogError::BadRequest(format!(
+                "Too many tables in one transaction: {} (at most {MAX_TABLES_PER_TRANSACTION})",
+                changes.len()
+            )));
+        }
         for (i, change) in changes.iter().enumerate() {
+            change.check_size()?;
             if change.creates() {
                 return Err(CatalogError::BadRequest(format!(
                     "Cannot create table {} in a multi-table transaction; create it first",

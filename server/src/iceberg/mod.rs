@@ -298,6 +298,7 @@ mod tests {
             auth,
             public_url: "http://test".into(),
             load_cache: Default::default(),
+            request_timeout: std::time::Duration::from_secs(60),
         };
         let app =
             test::init_service(App::new().configure(crate::app::configure(state, 1 << 20))).await;

@@ -258,7 +258,8 @@ pub async fn commit(
         requirements: body.requirements,
         updates: body.updates,
     };
-    let table = state.catalog.commit_table(&env, change).await?;
+    let catalog = state.catalog.clone();
+    let table = run_to_completion(async move { catalog.commit_table(&env, change).await }).await?;
     let location = table.metadata_location.as_deref().unwrap_or_default();
     let response = CommitTableResponse {
         metadata_location: location,
@@ -314,8 +315,23 @@ pub async fn commit_transaction(
             updates: change.updates,
         });
     }
-    state.catalog.commit_transaction(&env, changes).await?;
+    let catalog = state.catalog.clone();
+    run_to_completion(async move { catalog.commit_transaction(&env, changes).await }).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Runs a commit in its own task, so that a request cut by the timeout or a client that goes
+/// away never stops it half-way: it lands whole or not at all, and cleans up its own files.
+async fn run_to_completion<T: Send + 'static>(
+    commit: impl std::future::Future<Output = frazil_catalog::Result<T>> + Send + 'static,
+) -> ApiResult<T> {
+    match tokio::spawn(commit).await {
+        Ok(result) => Ok(result?),
+        Err(e) => Err(frazil_catalog::CatalogError::CommitStateUnknown(format!(
+            "The commit task failed: {e}"
+        ))
+        .into()),
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
