@@ -54,7 +54,7 @@ pub struct StorageRequest {
     /// The warehouse root: `s3://bucket/prefix` (or `s3a://`), or `file:///path`.
     #[schema(pattern = "^(s3a?|file)://")]
     pub location: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::optional_object")]
     pub s3: Option<S3Request>,
 }
 
@@ -67,6 +67,7 @@ pub struct CreateEnvironmentRequest {
     #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub id: Option<String>,
     pub name: String,
+    #[serde(deserialize_with = "crate::object::object")]
     pub storage: StorageRequest,
 }
 
@@ -77,6 +78,7 @@ pub struct StorageUpdate {
     /// The warehouse root: `s3://bucket/prefix` (or `s3a://`), or `file:///path`.
     #[schema(pattern = "^(s3a?|file)://")]
     pub location: Option<String>,
+    #[serde(default, deserialize_with = "crate::object::optional_object")]
     pub s3: Option<S3Request>,
 }
 
@@ -84,6 +86,7 @@ pub struct StorageUpdate {
 #[serde(deny_unknown_fields)]
 pub struct UpdateEnvironmentRequest {
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::object::optional_object")]
     pub storage: Option<StorageUpdate>,
 }
 

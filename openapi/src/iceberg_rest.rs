@@ -93,13 +93,14 @@ pub struct CreateTableRequest {
     pub location: Option<String>,
     /// Iceberg `Schema`, as in the Iceberg REST spec.
     #[schema(value_type = Object)]
+    #[serde(deserialize_with = "crate::object::object")]
     pub schema: Schema,
     /// Iceberg `PartitionSpec` (field ids optional), as in the Iceberg REST spec.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::optional_object")]
     #[schema(value_type = Option<Object>)]
     pub partition_spec: Option<UnboundPartitionSpec>,
     /// Iceberg `SortOrder`, as in the Iceberg REST spec.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::optional_object")]
     #[schema(value_type = Option<Object>)]
     pub write_order: Option<SortOrder>,
     #[serde(default)]
@@ -121,14 +122,16 @@ pub struct RegisterTableRequest {
 /// `RenameTableRequest` (also the body of renameView).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct RenameTableRequest {
+    #[serde(deserialize_with = "crate::object::object")]
     pub source: TableIdentifier,
+    #[serde(deserialize_with = "crate::object::object")]
     pub destination: TableIdentifier,
 }
 
 /// `CommitTableRequest`: requirements checked against the current metadata, then updates applied.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CommitTableRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::optional_object")]
     pub identifier: Option<TableIdentifier>,
     /// Iceberg `TableRequirement`s, as in the Iceberg REST spec.
     #[schema(value_type = Vec<Object>)]
@@ -142,6 +145,7 @@ pub struct CommitTableRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct CommitTransactionRequest {
+    #[serde(deserialize_with = "crate::object::objects")]
     pub table_changes: Vec<CommitTableRequest>,
 }
 
@@ -185,9 +189,11 @@ pub struct CreateViewRequest {
     pub location: Option<String>,
     /// Iceberg `Schema`, as in the Iceberg REST spec.
     #[schema(value_type = Object)]
+    #[serde(deserialize_with = "crate::object::object")]
     pub schema: Schema,
     /// Iceberg `ViewVersion`, as in the Iceberg REST spec.
     #[schema(value_type = Object)]
+    #[serde(deserialize_with = "crate::object::object")]
     pub view_version: ViewVersion,
     pub properties: HashMap<String, String>,
 }
@@ -203,7 +209,7 @@ pub enum ViewRequirement {
 /// `CommitViewRequest` (replaceView).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CommitViewRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::optional_object")]
     pub identifier: Option<TableIdentifier>,
     #[serde(default)]
     pub requirements: Vec<ViewRequirement>,

@@ -7,5 +7,6 @@ pub mod admin;
 pub mod error;
 pub mod iceberg_rest;
 pub mod oauth;
+pub mod object;
 
 pub use error::{ErrorModel, IcebergErrorResponse};

@@ -78,9 +78,21 @@ pub fn table_location(
 ) -> Location {
     let mut location = warehouse.clone();
     for level in namespace {
-        location = location.join(&path_segment(level));
+        location = location.join(fit(&path_segment(level), MAX_SEGMENT_BYTES));
     }
-    location.join(&format!("{}-{}", path_segment(table), uuid.simple()))
+    let uuid = uuid.simple().to_string();
+    let name = path_segment(table);
+    let name = fit(&name, MAX_SEGMENT_BYTES - uuid.len() - 1);
+    location.join(&format!("{name}-{uuid}"))
+}
+
+/// The longest file name local file systems take (NAME_MAX). A 249-character topic plus the
+/// uuid would be longer; the uuid alone keeps table directories apart.
+const MAX_SEGMENT_BYTES: usize = 255;
+
+/// The first `max` bytes of an escaped (ASCII) segment.
+fn fit(segment: &str, max: usize) -> &str {
+    &segment[..segment.len().min(max)]
 }
 
 /// Names are kept readable (every Kafka topic name and cluster id passes unchanged); any other
@@ -124,6 +136,19 @@ mod tests {
             odd.as_str(),
             "file:///data/warehouse/_x2E_x2E/a_x2Fb-00000000000000000000000000000000"
         );
+    }
+
+    #[test]
+    fn long_names_fit_in_a_file_name() {
+        let warehouse = Location::parse("file:///data/warehouse/").unwrap();
+        let topic = "t".repeat(249);
+        let level = "\u{e9}".repeat(127); // 254 bytes, 1,016 once escaped
+        let loc = table_location(&warehouse, &[level], &topic, Uuid::nil());
+        let segments: Vec<&str> = loc.as_str().split('/').collect();
+        assert!(segments.iter().all(|s| s.len() <= 255), "{loc}");
+        let table_dir = segments.last().unwrap();
+        assert!(table_dir.ends_with("-00000000000000000000000000000000"));
+        assert!(table_dir.starts_with(&"t".repeat(222)));
     }
 
     #[test]

@@ -218,3 +218,36 @@ def test_requests_that_run_too_long_are_cut(small, api):
     r = http.post(f"{prefix}/namespaces/{ns}/tables/t", json=body, headers=key, timeout=TIMEOUT)
     assert r.status_code == 200 and time.monotonic() - sent < 5, (r.status_code, r.text[:300])
     assert Path(urlparse(new_location).path).is_file(), new_location
+
+
+def test_naming_rules(small, api):
+    """Every Kafka topic name and cluster id is kept as it is; other names are escaped on storage
+    so that none leaves its table's directory; empty, over-long and control-character names are
+    refused."""
+    http, prefix, ns = api
+    warehouse = small.warehouse.rstrip("/")
+    topic = ("Orders.v1-EU_" * 20)[:249]  # the longest Kafka topic name, every allowed character
+    # a directory name holds at most 255 bytes: "{name}-{uuid}" keeps the first 222 of the name
+    for name, segment in [(topic, topic[:222]), (".", "_x2E"), ("..", "_x2E_x2E"), ("a/b", "a_x2Fb"), ("ü", "_xC3_xBC")]:
+        r = http.post(f"{prefix}/namespaces/{ns}/tables", json={"name": name, "schema": SCHEMA}, timeout=TIMEOUT)
+        assert r.status_code == 200, (name, r.text[:300])
+        location = r.json()["metadata"]["location"]
+        assert location.startswith(f"{warehouse}/{ns}/{segment}-"), (name, location)
+        assert "/../" not in location and "/./" not in location
+        if name.strip("."):  # requests turns a path segment %2E into "." and drops it
+            r = http.get(f"{prefix}/namespaces/{ns}/tables/{requests.utils.quote(name, safe='')}", timeout=TIMEOUT)
+            assert r.status_code == 200 and r.json()["metadata"]["location"] == location, name
+    listed = {i["name"] for i in http.get(f"{prefix}/namespaces/{ns}/tables", timeout=TIMEOUT).json()["identifiers"]}
+    assert {topic, ".", "..", "a/b", "ü"} <= listed
+    before = sorted(i["name"] for i in http.get(f"{prefix}/namespaces/{ns}/tables", timeout=TIMEOUT).json()["identifiers"])
+    for bad, problem in [("", "must not be empty"), ("x" * 256, "longer than 255 bytes"), ("a\x01b", "control characters"), ("a\x1fb", "control characters")]:
+        r = http.post(f"{prefix}/namespaces/{ns}/tables", json={"name": bad, "schema": SCHEMA}, timeout=TIMEOUT)
+        err = assert_iceberg_error(r, 400, "BadRequestException")
+        assert "table name" in err["message"] and problem in err["message"], err
+        r = http.post(f"{prefix}/namespaces", json={"namespace": [bad]}, timeout=TIMEOUT)
+        assert_iceberg_error(r, 400, "BadRequestException")
+    after = sorted(i["name"] for i in http.get(f"{prefix}/namespaces/{ns}/tables", timeout=TIMEOUT).json()["identifiers"])
+    assert after == before
+    # a Confluent cluster id as a namespace
+    cluster = unique("lkc-") + "-x9"
+    assert http.post(f"{prefix}/namespaces", json={"namespace": [cluster]}, timeout=TIMEOUT).status_code == 200
