@@ -9,26 +9,31 @@ use iceberg::spec::{
 };
 use iceberg::{TableRequirement, TableUpdate};
 
+use crate::catalog::RefTypes;
 use crate::{CatalogError, Result};
 
 fn failed(message: String) -> CatalogError {
     CatalogError::CommitFailed(format!("Requirement failed: {message}"))
 }
 
-/// Checks every requirement against the current metadata (`metadata_json` is its stored text,
-/// read only to name a ref's type in a message).
+/// Checks every requirement against the current metadata (`ref_types` name a ref's type in a
+/// message).
 pub(crate) fn check_requirements(
     requirements: &[TableRequirement],
     metadata: &TableMetadata,
-    metadata_json: &str,
+    ref_types: &RefTypes,
 ) -> Result<()> {
     for requirement in requirements {
-        check_requirement(requirement, metadata, metadata_json)?;
+        check_requirement(requirement, metadata, ref_types)?;
     }
     Ok(())
 }
 
-fn check_requirement(requirement: &TableRequirement, m: &TableMetadata, json: &str) -> Result<()> {
+fn check_requirement(
+    requirement: &TableRequirement,
+    m: &TableMetadata,
+    ref_types: &RefTypes,
+) -> Result<()> {
     use TableRequirement as R;
     let mismatch = |what: &str, expected: String, actual: String| {
         Err(failed(format!(
@@ -46,14 +51,14 @@ fn check_requirement(requirement: &TableRequirement, m: &TableMetadata, json: &s
             match (snapshot_id, current) {
                 (None, Some(_)) => Err(failed(format!(
                     "{} {ref} was created concurrently",
-                    ref_type(json, r#ref)
+                    ref_type(ref_types, r#ref)
                 ))),
                 (Some(expected), None) => Err(failed(format!(
                     "branch or tag {ref} is missing, expected {expected}"
                 ))),
                 (Some(expected), Some(actual)) if *expected != actual => Err(failed(format!(
                     "{} {ref} has changed: expected id {expected} != {actual}",
-                    ref_type(json, r#ref)
+                    ref_type(ref_types, r#ref)
                 ))),
                 _ => Ok(()),
             }
@@ -98,11 +103,8 @@ fn check_requirement(requirement: &TableRequirement, m: &TableMetadata, json: &s
 }
 
 /// "branch" or "tag", as the metadata records the ref.
-fn ref_type(metadata_json: &str, name: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(metadata_json)
-        .ok()
-        .and_then(|v| v["refs"][name]["type"].as_str().map(str::to_string))
-        .unwrap_or_else(|| "branch".to_string())
+fn ref_type<'a>(ref_types: &'a RefTypes, name: &str) -> &'a str {
+    ref_types.get(name).map_or("branch", String::as_str)
 }
 
 /// Applies `updates` to the current metadata; `None` when they change nothing.
@@ -262,7 +264,7 @@ mod tests {
     use super::*;
     use iceberg::spec::{NestedField, PrimitiveType, Type};
 
-    fn table() -> (TableMetadata, String) {
+    fn table() -> (TableMetadata, RefTypes) {
         let schema = Schema::builder()
             .with_fields(vec![NestedField::required(
                 1,
@@ -279,8 +281,7 @@ mod tests {
             properties: HashMap::new(),
         };
         let m = metadata_for_new_table(new, "file:///w/t", uuid::Uuid::nil()).unwrap();
-        let json = serde_json::to_string(&m).unwrap();
-        (m, json)
+        (m, RefTypes::new())
     }
 
     fn message(r: Result<()>) -> String {
@@ -292,10 +293,10 @@ mod tests {
 
     #[test]
     fn requirement_messages_match_the_java_reference() {
-        let (m, json) = table();
+        let (m, refs) = table();
         let other = uuid::Uuid::from_u128(7);
         let uuid_check =
-            check_requirements(&[TableRequirement::UuidMatch { uuid: other }], &m, &json);
+            check_requirements(&[TableRequirement::UuidMatch { uuid: other }], &m, &refs);
         assert_eq!(
             message(uuid_check),
             format!(
@@ -308,25 +309,25 @@ mod tests {
             snapshot_id: Some(5),
         };
         assert_eq!(
-            message(check_requirements(&[missing_ref], &m, &json)),
+            message(check_requirements(&[missing_ref], &m, &refs)),
             "Requirement failed: branch or tag main is missing, expected 5"
         );
         let schema = TableRequirement::CurrentSchemaIdMatch {
             current_schema_id: 3,
         };
         assert_eq!(
-            message(check_requirements(&[schema], &m, &json)),
+            message(check_requirements(&[schema], &m, &refs)),
             "Requirement failed: current schema changed: expected id 3 != 0"
         );
         assert_eq!(
-            message(check_requirements(&[TableRequirement::NotExist], &m, &json)),
+            message(check_requirements(&[TableRequirement::NotExist], &m, &refs)),
             "Requirement failed: table already exists"
         );
     }
 
     #[test]
     fn requirements_that_hold_pass() {
-        let (m, json) = table();
+        let (m, refs) = table();
         let ok = [
             TableRequirement::UuidMatch { uuid: m.uuid() },
             TableRequirement::RefSnapshotIdMatch {
@@ -338,7 +339,7 @@ mod tests {
             },
             TableRequirement::DefaultSpecIdMatch { default_spec_id: 0 },
         ];
-        check_requirements(&ok, &m, &json).unwrap();
+        check_requirements(&ok, &m, &refs).unwrap();
     }
 
     #[test]

@@ -2,11 +2,14 @@
 //! write a new metadata file create-only, compare-and-swap every pointer in one transaction,
 //! and retry from the top when another commit won the race.
 
+use std::sync::Arc;
+
 use frazil_storage::{table_location, Location, Warehouse};
 use iceberg::{TableRequirement, TableUpdate};
 use uuid::Uuid;
 
-use super::tables::{from_json, to_json, write_metadata, LoadedTable};
+use super::metadata_cache::ParsedMetadata;
+use super::tables::{serialize_metadata, to_json, write_metadata, LoadedTable};
 use super::Catalog;
 use crate::commit::{apply_updates, check_requirements, metadata_for_create};
 use crate::model::{Environment, TableIdent};
@@ -106,23 +109,38 @@ impl Catalog {
         changes: Vec<TableChange>,
     ) -> Result<Vec<LoadedTable>> {
         let warehouse = self.warehouse(env)?;
+        // A commit that is already stale (the loser of a race, retrying writers) is answered
+        // before it queues for the tables' locks behind the commit that beat it.
+        for change in &changes {
+            let current = self.current_table(env, &change.ident).await?;
+            check_requirements(
+                &change.requirements,
+                &current.parsed.metadata,
+                &current.parsed.ref_types,
+            )?;
+        }
         let keys: Vec<String> = changes.iter().map(|c| lock_key(env, &c.ident)).collect();
         let _locked = self.commit_locks.lock(&keys).await;
         for attempt in 1..=MAX_ATTEMPTS {
             let mut written = Vec::new();
             let prepared = self.prepare(env, &warehouse, &changes, &mut written).await;
-            let (swaps, results) = match prepared {
+            let prepared = match prepared {
                 Ok(prepared) => prepared,
                 Err(e) => {
                     delete_orphans(&warehouse, &written).await;
                     return Err(e);
                 }
             };
-            if swaps.is_empty() {
-                return Ok(results);
+            if prepared.swaps.is_empty() {
+                return Ok(prepared.results);
             }
-            match self.store.swap_metadata(&swaps).await {
-                Ok(SwapOutcome::Committed) => return Ok(results),
+            match self.store.swap_metadata(&prepared.swaps).await {
+                Ok(SwapOutcome::Committed) => {
+                    for (location, parsed, text_bytes) in prepared.parsed {
+                        self.metadata_cache.insert(location, parsed, text_bytes);
+                    }
+                    return Ok(prepared.results);
+                }
                 Ok(SwapOutcome::Conflict) => {
                     tracing::debug!(attempt, "commit lost a race; recomputing");
                     delete_orphans(&warehouse, &written).await;
@@ -148,34 +166,80 @@ impl Catalog {
         warehouse: &Warehouse,
         changes: &[TableChange],
         written: &mut Vec<Location>,
-    ) -> Result<(Vec<MetadataSwap>, Vec<LoadedTable>)> {
-        let mut swaps = Vec::new();
-        let mut results = Vec::new();
+    ) -> Result<Prepared> {
+        let mut prepared = Prepared::default();
         for change in changes {
-            let (_, record) = self.table_record(env, &change.ident).await?;
-            let current = from_json(&record.metadata)?;
-            check_requirements(&change.requirements, &current, &record.metadata)?;
-            let Some(next) =
-                apply_updates(current, &record.metadata_location, change.updates.clone())?
-            else {
-                results.push(self.loaded(env, Some(record.metadata_location), record.metadata));
+            let current = self.current_table(env, &change.ident).await?;
+            let base = &current.parsed;
+            check_requirements(&change.requirements, &base.metadata, &base.ref_types)?;
+            let next = apply_updates(
+                base.metadata.clone(),
+                &current.location,
+                change.updates.clone(),
+            )?;
+            let Some(next) = next else {
+                // Nothing changes: the answer is the current metadata.
+                let json = to_json(&base.metadata)?;
+                prepared
+                    .results
+                    .push(self.loaded(env, Some(current.location), json));
                 continue;
             };
-            let json = to_json(&next)?;
-            let file =
-                write_metadata(warehouse, next.location(), &json, record.version + 1).await?;
+            let (json, ref_types) = serialize_metadata(&next)?;
+            let version = current.version + 1;
+            let file = write_metadata(warehouse, next.location(), &json, version).await?;
             written.push(file.clone());
-            swaps.push(MetadataSwap {
-                uid: record.uid,
+            prepared.swaps.push(MetadataSwap {
+                uid: current.uid,
                 env_uid: env.uid.clone(),
-                expected_location: record.metadata_location,
+                expected_location: current.location,
                 new_location: file.to_string(),
                 metadata: json.clone(),
-                version: record.version + 1,
+                version,
             });
-            results.push(self.loaded(env, Some(file.to_string()), json));
+            let parsed = ParsedMetadata {
+                metadata: next,
+                ref_types,
+            };
+            prepared
+                .parsed
+                .push((file.to_string(), Arc::new(parsed), json.len()));
+            prepared
+                .results
+                .push(self.loaded(env, Some(file.to_string()), json));
         }
-        Ok((swaps, results))
+        Ok(prepared)
+    }
+
+    /// A table's current row and its parsed metadata: on a cache hit, one small query.
+    async fn current_table(&self, env: &Environment, ident: &TableIdent) -> Result<CurrentTable> {
+        let pointer = self
+            .store
+            .object_pointer(&env.uid, &ident.namespace, &ident.name)
+            .await?
+            .filter(|p| p.kind == ObjectKind::Table)
+            .ok_or_else(|| CatalogError::NoSuchTable(ident.clone()))?;
+        if let Some(parsed) = self.metadata_cache.get(&pointer.metadata_location) {
+            return Ok(CurrentTable {
+                uid: pointer.uid,
+                location: pointer.metadata_location,
+                version: pointer.version,
+                parsed,
+            });
+        }
+        let (_, record) = self.table_record(env, ident).await?;
+        let parsed = Arc::new(ParsedMetadata::from_json(&record.metadata)?);
+        self.metadata_cache.insert(
+            record.metadata_location.clone(),
+            parsed.clone(),
+            record.metadata.len(),
+        );
+        Ok(CurrentTable {
+            uid: record.uid,
+            location: record.metadata_location,
+            version: record.version,
+            parsed,
+        })
     }
 
     async fn commit_create(&self, env: &Environment, change: TableChange) -> Result<LoadedTable> {
@@ -225,6 +289,23 @@ impl Catalog {
             other => other,
         }
     }
+}
+
+/// A table as a commit starts from.
+struct CurrentTable {
+    uid: String,
+    location: String,
+    version: i64,
+    parsed: Arc<ParsedMetadata>,
+}
+
+/// What one attempt of a commit computed: the pointer moves, the answers, and the new metadata
+/// to remember once the moves are committed.
+#[derive(Default)]
+struct Prepared {
+    swaps: Vec<MetadataSwap>,
+    results: Vec<LoadedTable>,
+    parsed: Vec<(String, Arc<ParsedMetadata>, usize)>,
 }
 
 pub(crate) fn lock_key(env: &Environment, ident: &TableIdent) -> String {

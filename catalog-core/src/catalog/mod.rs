@@ -3,6 +3,7 @@
 mod api_keys;
 mod commits;
 mod locks;
+mod metadata_cache;
 mod namespaces;
 mod tables;
 mod tenancy;
@@ -22,6 +23,8 @@ pub use tables::{CreateTable, LoadedTable};
 pub use tenancy::{check_id, Cluster, Organization};
 pub use views::{CreateView, LoadedView, ViewChange};
 
+pub(crate) use metadata_cache::RefTypes;
+
 use crate::model::{Environment, NewEnvironment, Page, PageRequest};
 use crate::store::MetadataStore;
 use crate::{CatalogError, Result};
@@ -39,6 +42,8 @@ pub struct Catalog {
     store: Arc<dyn MetadataStore>,
     warehouses: Mutex<HashMap<String, Arc<Warehouse>>>,
     commit_locks: locks::TableLocks,
+    /// Parsed table metadata by metadata location, for commits.
+    metadata_cache: metadata_cache::MetadataCache,
     /// `(org, env)` -> the environment: every catalog request names one.
     environments: moka::future::Cache<(String, String), Environment>,
 }
@@ -49,6 +54,7 @@ impl Catalog {
             store,
             warehouses: Mutex::default(),
             commit_locks: locks::TableLocks::default(),
+            metadata_cache: metadata_cache::MetadataCache::default(),
             environments: moka::future::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(ENVIRONMENT_CACHE_TTL)

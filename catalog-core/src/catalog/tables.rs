@@ -1,12 +1,15 @@
 //! Tables: create (and stage-create), load, list, drop (and purge), register, rename.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use frazil_storage::{metadata_file_name, table_location, Location, Warehouse};
 use iceberg::spec::{Schema, SortOrder, TableMetadata, UnboundPartitionSpec};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use super::metadata_cache::RefTypes;
 use super::{into_page, page_bounds, Catalog};
 use crate::commit::{metadata_for_new_table, NewTableMetadata};
 use crate::model::{Environment, NamespaceIdent, Page, PageRequest, TableIdent};
@@ -142,10 +145,10 @@ impl Catalog {
     ) -> Result<String> {
         match self
             .store
-            .object_location(&env.uid, &ident.namespace, &ident.name)
+            .object_pointer(&env.uid, &ident.namespace, &ident.name)
             .await?
         {
-            Some((ObjectKind::Table, location)) => Ok(location),
+            Some(pointer) if pointer.kind == ObjectKind::Table => Ok(pointer.metadata_location),
             _ => Err(CatalogError::NoSuchTable(ident.clone())),
         }
     }
@@ -393,32 +396,172 @@ pub(crate) fn version_of(location: &str) -> i64 {
 /// take the last as the newest), schemas, specs and sort orders by id. The builder keeps them in
 /// hash maps, which would shuffle them on every write.
 pub(crate) fn to_json(metadata: &TableMetadata) -> Result<String> {
+    Ok(serialize_metadata(metadata)?.0)
+}
+
+/// [`to_json`], and the type of every ref (read off the JSON on the way).
+///
+/// Serialized once; then only the four lists are taken apart, as raw JSON values sorted by the
+/// ids read out of each, and put back. Building a `serde_json::Value` of the whole document
+/// instead costs several times more, and commits pay it on every version of every table.
+pub(crate) fn serialize_metadata(metadata: &TableMetadata) -> Result<(String, RefTypes)> {
     let fail = |e: serde_json::Error| {
         CatalogError::Internal(format!("cannot serialize table metadata: {e}"))
     };
-    let mut value = serde_json::to_value(metadata).map_err(fail)?;
-    sort_list(
-        &mut value,
-        "snapshots",
-        &["sequence-number", "timestamp-ms", "snapshot-id"],
-    );
-    sort_list(&mut value, "schemas", &["schema-id"]);
-    sort_list(&mut value, "partition-specs", &["spec-id"]);
-    sort_list(&mut value, "sort-orders", &["order-id"]);
-    serde_json::to_string(&value).map_err(fail)
+    let text = serde_json::to_string(metadata).map_err(fail)?;
+    let mut document: BTreeMap<&str, &RawValue> = serde_json::from_str(&text).map_err(fail)?;
+    let sorted: Vec<(&str, Box<RawValue>)> = ORDERED_LISTS
+        .iter()
+        .filter_map(|(list, key)| Some((*list, document.get(list)?, key)))
+        .map(|(list, raw, key)| Ok((list, sort_list(raw, *key)?)))
+        .collect::<std::result::Result<_, serde_json::Error>>()
+        .map_err(fail)?;
+    for (list, raw) in &sorted {
+        document.insert(list, raw);
+    }
+    let ref_types = match document.get("refs") {
+        Some(refs) => ref_types(refs.get()).map_err(fail)?,
+        None => RefTypes::new(),
+    };
+    Ok((serde_json::to_string(&document).map_err(fail)?, ref_types))
 }
 
-fn sort_list(metadata: &mut serde_json::Value, list: &str, keys: &[&str]) {
-    if let Some(items) = metadata.get_mut(list).and_then(|v| v.as_array_mut()) {
-        items.sort_by_key(|item| {
-            keys.iter()
-                .map(|k| item[*k].as_i64().unwrap_or(i64::MIN))
-                .collect::<Vec<_>>()
-        });
+/// The ids an entry of an ordered list is sorted by.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct Ids {
+    sequence_number: Option<i64>,
+    timestamp_ms: Option<i64>,
+    snapshot_id: Option<i64>,
+    schema_id: Option<i64>,
+    spec_id: Option<i64>,
+    order_id: Option<i64>,
+}
+
+type SortKey = fn(&Ids) -> [Option<i64>; 3];
+
+/// Snapshots in commit order (readers take the last as the newest); the rest by id.
+const ORDERED_LISTS: [(&str, SortKey); 4] = [
+    ("snapshots", |i| {
+        [i.sequence_number, i.timestamp_ms, i.snapshot_id]
+    }),
+    ("schemas", |i| [i.schema_id, None, None]),
+    ("partition-specs", |i| [i.spec_id, None, None]),
+    ("sort-orders", |i| [i.order_id, None, None]),
+];
+
+fn sort_list(list: &RawValue, key: SortKey) -> serde_json::Result<Box<RawValue>> {
+    let mut items: Vec<&RawValue> = serde_json::from_str(list.get())?;
+    let mut keyed = items
+        .drain(..)
+        .map(|item| Ok((key(&serde_json::from_str(item.get())?), item)))
+        .collect::<serde_json::Result<Vec<_>>>()?;
+    keyed.sort_by_key(|(key, _)| *key);
+    let items: Vec<&RawValue> = keyed.into_iter().map(|(_, item)| item).collect();
+    serde_json::value::to_raw_value(&items)
+}
+
+fn ref_types(refs: &str) -> serde_json::Result<RefTypes> {
+    #[derive(Deserialize)]
+    struct Ref {
+        #[serde(rename = "type")]
+        kind: String,
     }
+    let refs: HashMap<String, Ref> = serde_json::from_str(refs)?;
+    Ok(refs.into_iter().map(|(name, r)| (name, r.kind)).collect())
 }
 
 pub(crate) fn from_json(text: &str) -> Result<TableMetadata> {
     serde_json::from_str(text)
         .map_err(|e| CatalogError::Internal(format!("stored table metadata is unreadable: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit::{apply_updates, metadata_for_new_table, NewTableMetadata};
+    use iceberg::spec::{NestedField, PrimitiveType, Type};
+    use iceberg::TableUpdate;
+    use serde_json::{json, Value};
+
+    fn schema(fields: i32) -> Value {
+        let fields: Vec<Value> = (1..=fields)
+            .map(
+                |id| json!({"id": id, "name": format!("c{id}"), "required": false, "type": "long"}),
+            )
+            .collect();
+        json!({"type": "struct", "fields": fields})
+    }
+
+    /// A table with two more schemas and 30 snapshots (ids not in commit order), a branch and a tag.
+    fn evolved_table() -> TableMetadata {
+        let first = Schema::builder()
+            .with_fields(vec![NestedField::optional(
+                1,
+                "c1",
+                Type::Primitive(PrimitiveType::Long),
+            )
+            .into()])
+            .build()
+            .unwrap();
+        let new = NewTableMetadata {
+            schema: first,
+            partition_spec: None,
+            sort_order: None,
+            properties: HashMap::new(),
+        };
+        let base = metadata_for_new_table(new, "file:///w/t", Uuid::nil()).unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut updates = vec![
+            json!({"action": "add-schema", "schema": schema(2)}),
+            json!({"action": "add-schema", "schema": schema(3)}),
+        ];
+        let mut parent = None;
+        for seq in 1..=30i64 {
+            let id = (seq * 7919) % 101 + 1000;
+            updates.push(json!({"action": "add-snapshot", "snapshot": {
+                "snapshot-id": id, "parent-snapshot-id": parent, "sequence-number": seq,
+                "timestamp-ms": now + seq, "manifest-list": format!("file:///w/t/metadata/snap-{id}.avro"),
+                "summary": {"operation": "append"}, "schema-id": 0}}));
+            updates.push(json!({"action": "set-snapshot-ref", "ref-name": "main", "type": "branch", "snapshot-id": id}));
+            parent = Some(id);
+        }
+        updates.push(json!({"action": "set-snapshot-ref", "ref-name": "v1", "type": "tag", "snapshot-id": 1000 + 7919 % 101}));
+        let updates: Vec<TableUpdate> = serde_json::from_value(Value::Array(updates)).unwrap();
+        apply_updates(base, "file:///w/t/metadata/00000-a.metadata.json", updates)
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn metadata_is_written_with_snapshots_in_commit_order_and_lists_by_id() {
+        let metadata = evolved_table();
+        let (json, ref_types) = serialize_metadata(&metadata).unwrap();
+        let value: Value = serde_json::from_str(&json).unwrap();
+        let ids = |list: &str, key: &str| -> Vec<i64> {
+            value[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|item| item[key].as_i64().unwrap())
+                .collect()
+        };
+        assert_eq!(
+            ids("snapshots", "sequence-number"),
+            (1..=30).collect::<Vec<_>>()
+        );
+        assert_eq!(ids("schemas", "schema-id"), vec![0, 1, 2]);
+        assert_eq!(
+            ref_types,
+            RefTypes::from([
+                ("main".into(), "branch".into()),
+                ("v1".into(), "tag".into())
+            ])
+        );
+        // Nothing is lost or changed on the way: the text reads back as the same metadata.
+        let back: TableMetadata = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, metadata);
+        // And it is stable: the same metadata always gives the same text.
+        assert_eq!(serialize_metadata(&back).unwrap().0, json);
+    }
 }

@@ -57,6 +57,15 @@ pub struct ObjectRecord {
     pub version: i64,
 }
 
+/// A table's or view's row without its metadata: which file is current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectPointer {
+    pub uid: String,
+    pub kind: ObjectKind,
+    pub metadata_location: String,
+    pub version: i64,
+}
+
 /// One table's pointer move in a commit: from `expected_location` to `new_location`.
 #[derive(Debug, Clone)]
 pub struct MetadataSwap {
@@ -228,14 +237,14 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
         after: Option<&str>,
         limit: Option<usize>,
     ) -> Result<Vec<String>>;
-    /// The kind and current metadata location of a table or view, in one small query: the hot
-    /// path of loadTable when the metadata itself is cached.
-    async fn object_location(
+    /// A table's or view's row without its metadata, in one small query: the hot path of
+    /// loadTable and of commits, whose metadata is cached by location.
+    async fn object_pointer(
         &self,
         env_uid: &str,
         ns: &NamespaceIdent,
         name: &str,
-    ) -> Result<Option<(ObjectKind, String)>>;
+    ) -> Result<Option<ObjectPointer>>;
     /// The table or view with this name, whatever its kind.
     async fn object(&self, ns_uid: &str, name: &str) -> Result<Option<ObjectRecord>>;
     /// Adds a table or view; `false` when the name is taken.

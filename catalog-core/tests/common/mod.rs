@@ -111,6 +111,11 @@ impl Harness {
         TableIdent::new(ns.clone(), name).unwrap()
     }
 
+    /// Another replica: a catalog of its own (own caches, own commit locks) over the same store.
+    pub fn replica(&self) -> Catalog {
+        Catalog::new(Arc::new(self.store.clone()))
+    }
+
     /// The file a `file://` location names.
     pub fn path_of(&self, location: &str) -> std::path::PathBuf {
         url::Url::parse(location).unwrap().to_file_path().unwrap()

@@ -1,6 +1,11 @@
 //! Access tokens: JWTs signed with the store's Ed25519 keys. Verification is local (signature,
 //! expiry) plus the API key's status, cached for at most 5 seconds, so that a revoked key's tokens
 //! stop working on every replica within that time.
+//!
+//! A token's signature is checked once: the claims of a verified token are remembered, keyed by
+//! a SHA-256 digest of the token, until the token expires (at most [`VERIFIED_TOKEN_TTL`]). An
+//! Ed25519 verification costs more than the rest of a cached loadTable; the expiry, the signing
+//! key and the API key's status are still checked on every request.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -9,14 +14,17 @@ use frazil_catalog::{ApiKey, Catalog, CatalogError, Principal, Role};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use moka::future::Cache;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::signing::{self, KeyPair};
 
 /// How long a key's status (active, revoked, expired) is trusted before it is read again.
 pub const KEY_STATUS_TTL: Duration = Duration::from_secs(5);
+/// Longest a verified token's claims are remembered (expiry is checked on every use).
+const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 const ISSUER: &str = "frazil";
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Claims {
     iss: String,
     sub: String,
@@ -43,6 +51,8 @@ pub struct Tokens {
     lifetime: Duration,
     keys: RwLock<Vec<KeyPair>>,
     key_status: Cache<String, Option<ApiKey>>,
+    /// SHA-256 of a token whose signature was checked -> its signing key id and claims.
+    verified: Cache<[u8; 32], Arc<(String, Claims)>>,
 }
 
 fn now_s() -> i64 {
@@ -62,6 +72,10 @@ impl Tokens {
             keys: RwLock::default(),
             key_status: Cache::builder()
                 .time_to_live(KEY_STATUS_TTL)
+                .max_capacity(100_000)
+                .build(),
+            verified: Cache::builder()
+                .time_to_live(VERIFIED_TOKEN_TTL)
                 .max_capacity(100_000)
                 .build(),
         };
@@ -122,6 +136,33 @@ impl Tokens {
 
     /// The principal of a valid token whose API key is still active.
     pub async fn verify(&self, token: &str) -> Result<Principal, CatalogError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let verified = match self.verified.get(&digest).await {
+            // Tokens of a signing key this replica no longer has are checked (and refused) again.
+            Some(known) if self.has_key(&known.0) => known,
+            _ => {
+                let checked = Arc::new(self.check_signature(token).await?);
+                self.verified.insert(digest, checked.clone()).await;
+                checked
+            }
+        };
+        let claims = &verified.1;
+        if claims.exp < now_s() {
+            return Err(unauthorized("Access token expired"));
+        }
+        let api_key = self
+            .active_key(&claims.sub)
+            .await?
+            .ok_or_else(|| unauthorized("The API key of this token is revoked or expired"))?;
+        let role: Role = claims.role.parse()?;
+        Ok(Principal {
+            role: role.min(api_key.role),
+            ..api_key.principal()
+        })
+    }
+
+    /// The signing key id and the claims of a token whose signature and expiry hold.
+    async fn check_signature(&self, token: &str) -> Result<(String, Claims), CatalogError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| unauthorized("Malformed access token"))?;
         let kid = header
@@ -149,19 +190,17 @@ impl Tokens {
                 _ => unauthorized("Invalid access token"),
             })?
             .claims;
-        let api_key = self
-            .active_key(&claims.sub)
-            .await?
-            .ok_or_else(|| unauthorized("The API key of this token is revoked or expired"))?;
-        let role: Role = claims.role.parse()?;
-        Ok(Principal {
-            role: role.min(api_key.role),
-            ..api_key.principal()
-        })
+        Ok((kid, claims))
+    }
+
+    fn has_key(&self, kid: &str) -> bool {
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        keys.iter().any(|k| k.kid == kid)
     }
 
     fn key(&self, kid: &str) -> Option<KeyPair> {
-        self.read_keys().into_iter().find(|k| k.kid == kid)
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        keys.iter().find(|k| k.kid == kid).cloned()
     }
 
     /// The key if it exists and is active, as known at most [`KEY_STATUS_TTL`] ago.

@@ -1,64 +1,81 @@
-//! Serialized loadTable responses, keyed by metadata location and response shape. A metadata
-//! file never changes once written, so an entry is valid for as long as the table points at that
-//! location, on every replica: a hit needs only the one small query that reads the pointer.
+//! Serialized loadTable responses, keyed by metadata location, response shape and table config.
+//! A metadata file never changes once written, so an entry is valid for as long as the table
+//! points at that location, on every replica: a hit needs only the one small query that reads
+//! the pointer. Concurrent misses of one key are built once (a commit followed by many readers
+//! reloading the table, each of which would otherwise parse the whole metadata).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use bytes::Bytes;
 
 use super::tables::Snapshots;
+use crate::error::ApiError;
 
 /// At most this many bytes of responses are kept (large tables' metadata can be megabytes).
 const CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 
-/// A response body and the table `config` it was built with (the environment's storage settings
-/// can change under an unchanged table).
+/// (metadata location, shape, fingerprint of the table `config`): the environment's storage
+/// settings can change under an unchanged table.
+type Key = (String, Snapshots, u64);
+
+/// Why a response was not built for the cache.
 #[derive(Debug, Clone)]
-pub struct CachedLoad {
-    pub config: Arc<HashMap<String, String>>,
-    pub body: Bytes,
+pub enum Miss {
+    /// The table moved to another metadata file since its pointer was read.
+    Moved,
+    Failed(ApiError),
+}
+
+impl From<frazil_catalog::CatalogError> for Miss {
+    fn from(e: frazil_catalog::CatalogError) -> Self {
+        Miss::Failed(e.into())
+    }
+}
+
+impl From<ApiError> for Miss {
+    fn from(e: ApiError) -> Self {
+        Miss::Failed(e)
+    }
 }
 
 #[derive(Debug, Clone)]
-pub struct LoadCache(moka::future::Cache<(String, Snapshots), CachedLoad>);
+pub struct LoadCache(moka::future::Cache<Key, Bytes>);
 
 impl Default for LoadCache {
     fn default() -> Self {
         Self(
             moka::future::Cache::builder()
                 .max_capacity(CAPACITY_BYTES)
-                .weigher(|(location, _): &(String, Snapshots), load: &CachedLoad| {
-                    u32::try_from(location.len() + load.body.len()).unwrap_or(u32::MAX)
+                .weigher(|(location, _, _): &Key, body: &Bytes| {
+                    u32::try_from(location.len() + body.len()).unwrap_or(u32::MAX)
                 })
                 .build(),
         )
     }
 }
 
+fn fingerprint(config: &HashMap<String, String>) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    config.iter().collect::<BTreeMap<_, _>>().hash(&mut hasher);
+    hasher.finish()
+}
+
 impl LoadCache {
-    /// The cached body for `location` in `shape`, if it was built with this `config`.
-    pub async fn get(
+    /// The response for `location` in `shape` with `config`, built by `build` unless cached
+    /// (once for all concurrent callers). Errors are not cached.
+    pub async fn get_or_build(
         &self,
         location: &str,
         shape: Snapshots,
         config: &HashMap<String, String>,
-    ) -> Option<Bytes> {
-        let cached = self.0.get(&(location.to_string(), shape)).await?;
-        (*cached.config == *config).then_some(cached.body)
-    }
-
-    pub async fn insert(
-        &self,
-        location: String,
-        shape: Snapshots,
-        config: HashMap<String, String>,
-        body: Bytes,
-    ) {
-        let entry = CachedLoad {
-            config: Arc::new(config),
-            body,
-        };
-        self.0.insert((location, shape), entry).await;
+        build: impl Future<Output = Result<Bytes, Miss>>,
+    ) -> Result<Bytes, Miss> {
+        let key = (location.to_string(), shape, fingerprint(config));
+        self.0
+            .try_get_with(key, build)
+            .await
+            .map_err(|e| (*e).clone())
     }
 }

@@ -13,6 +13,7 @@ use frazil_openapi::iceberg_rest::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::load_cache::Miss;
 use super::paths::{self, NamespacePath, PageQuery, TablePath};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -166,19 +167,26 @@ pub async fn load(
             .finish());
     }
     let config = env.storage.client_config().into_iter().collect();
-    if let Some(body) = state.load_cache.get(&location, shape, &config).await {
-        return Ok(json_response(body, Some(tag)));
+    let build = async {
+        let table = state.catalog.load_table(&env, &ident).await?;
+        if table.metadata_location.as_deref() != Some(location.as_str()) {
+            return Err(Miss::Moved);
+        }
+        Ok(load_table_body(&table, shape)?)
+    };
+    match state
+        .load_cache
+        .get_or_build(&location, shape, &config, build)
+        .await
+    {
+        Ok(body) => Ok(json_response(body, Some(tag))),
+        Err(Miss::Failed(e)) => Err(e),
+        // A commit landed in between: answer with the newer table.
+        Err(Miss::Moved) => {
+            let table = state.catalog.load_table(&env, &ident).await?;
+            load_table_response(&table, shape)
+        }
     }
-    let table = state.catalog.load_table(&env, &ident).await?;
-    let body = load_table_body(&table, shape)?;
-    let tag = table.metadata_location.as_deref().map(|l| etag(l, shape));
-    if let Some(location) = table.metadata_location {
-        let cache = &state.load_cache;
-        cache
-            .insert(location, shape, table.config, body.clone())
-            .await;
-    }
-    Ok(json_response(body, tag))
 }
 
 #[utoipa::path(

@@ -1,0 +1,84 @@
+//! Parsed table metadata by metadata location, for commits. A metadata file never changes once
+//! written, so an entry is right for as long as a table points at its location, on every
+//! replica: a commit reads only the table's pointer (one small query) and, on a hit, neither
+//! reads nor parses the metadata text. That keeps a commit's cost, and above all a rejected
+//! commit's cost, independent of how many snapshots the table has.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use iceberg::spec::TableMetadata;
+use serde::Deserialize;
+
+use crate::{CatalogError, Result};
+
+/// At most this many bytes of metadata text are represented (the parsed form takes a few times
+/// as much memory).
+const CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A branch's or tag's type by ref name, as the metadata records it. The `iceberg` crate does
+/// not expose it, and the requirement messages clients read name it.
+pub(crate) type RefTypes = HashMap<String, String>;
+
+/// One metadata file's contents, parsed.
+#[derive(Debug)]
+pub(crate) struct ParsedMetadata {
+    pub metadata: TableMetadata,
+    pub ref_types: RefTypes,
+}
+
+impl ParsedMetadata {
+    pub fn from_json(text: &str) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct Refs {
+            #[serde(default)]
+            refs: HashMap<String, Ref>,
+        }
+        #[derive(Deserialize)]
+        struct Ref {
+            #[serde(rename = "type")]
+            kind: String,
+        }
+        let unreadable =
+            |e| CatalogError::Internal(format!("stored table metadata is unreadable: {e}"));
+        let metadata = serde_json::from_str(text).map_err(unreadable)?;
+        let refs: Refs = serde_json::from_str(text).map_err(unreadable)?;
+        let ref_types = refs.refs.into_iter().map(|(n, r)| (n, r.kind)).collect();
+        Ok(Self {
+            metadata,
+            ref_types,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MetadataCache(moka::sync::Cache<String, (Arc<ParsedMetadata>, u32)>);
+
+impl Default for MetadataCache {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(CAPACITY_BYTES)
+                .weigher(
+                    |location: &String, (_, text_bytes): &(Arc<ParsedMetadata>, u32)| {
+                        u32::try_from(location.len())
+                            .unwrap_or(u32::MAX)
+                            .saturating_add(*text_bytes)
+                    },
+                )
+                .build(),
+        )
+    }
+}
+
+impl MetadataCache {
+    pub fn get(&self, location: &str) -> Option<Arc<ParsedMetadata>> {
+        self.0.get(location).map(|(parsed, _)| parsed)
+    }
+
+    /// Remembers the contents of the file at `location` (`text_bytes`: its size as JSON).
+    pub fn insert(&self, location: String, parsed: Arc<ParsedMetadata>, text_bytes: usize) {
+        let weight = u32::try_from(text_bytes).unwrap_or(u32::MAX);
+        self.0.insert(location, (parsed, weight));
+    }
+}
