@@ -260,11 +260,12 @@ fn update_error(e: iceberg::Error) -> CatalogError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use iceberg::spec::{NestedField, PrimitiveType, Type};
 
-    fn table() -> (TableMetadata, RefTypes) {
+    /// A new table with one column and no snapshots.
+    pub(crate) fn table() -> (TableMetadata, RefTypes) {
         let schema = Schema::builder()
             .with_fields(vec![NestedField::required(
                 1,

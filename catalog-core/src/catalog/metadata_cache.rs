@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use iceberg::spec::TableMetadata;
-use serde::Deserialize;
 
-use crate::{CatalogError, Result};
+use super::tables::{from_json, ref_types_of};
+use crate::Result;
 
 /// At most this many bytes of metadata text are represented (the parsed form takes a few times
 /// as much memory).
@@ -29,24 +29,9 @@ pub(crate) struct ParsedMetadata {
 
 impl ParsedMetadata {
     pub fn from_json(text: &str) -> Result<Self> {
-        #[derive(Deserialize)]
-        struct Refs {
-            #[serde(default)]
-            refs: HashMap<String, Ref>,
-        }
-        #[derive(Deserialize)]
-        struct Ref {
-            #[serde(rename = "type")]
-            kind: String,
-        }
-        let unreadable =
-            |e| CatalogError::Internal(format!("stored table metadata is unreadable: {e}"));
-        let metadata = serde_json::from_str(text).map_err(unreadable)?;
-        let refs: Refs = serde_json::from_str(text).map_err(unreadable)?;
-        let ref_types = refs.refs.into_iter().map(|(n, r)| (n, r.kind)).collect();
         Ok(Self {
-            metadata,
-            ref_types,
+            metadata: from_json(text)?,
+            ref_types: ref_types_of(text)?,
         })
     }
 }

@@ -451,14 +451,30 @@ const ORDERED_LISTS: [(&str, SortKey); 4] = [
 ];
 
 fn sort_list(list: &RawValue, key: SortKey) -> serde_json::Result<Box<RawValue>> {
-    let mut items: Vec<&RawValue> = serde_json::from_str(list.get())?;
+    let items: Vec<&RawValue> = serde_json::from_str(list.get())?;
     let mut keyed = items
-        .drain(..)
+        .into_iter()
         .map(|item| Ok((key(&serde_json::from_str(item.get())?), item)))
         .collect::<serde_json::Result<Vec<_>>>()?;
     keyed.sort_by_key(|(key, _)| *key);
     let items: Vec<&RawValue> = keyed.into_iter().map(|(_, item)| item).collect();
     serde_json::value::to_raw_value(&items)
+}
+
+/// The type of every ref of a metadata document.
+pub(crate) fn ref_types_of(metadata_json: &str) -> Result<RefTypes> {
+    #[derive(Deserialize)]
+    struct Refs<'a> {
+        #[serde(borrow)]
+        refs: Option<&'a RawValue>,
+    }
+    let unreadable =
+        |e| CatalogError::Internal(format!("stored table metadata is unreadable: {e}"));
+    let document: Refs = serde_json::from_str(metadata_json).map_err(unreadable)?;
+    match document.refs {
+        Some(refs) => ref_types(refs.get()).map_err(unreadable),
+        None => Ok(RefTypes::new()),
+    }
 }
 
 fn ref_types(refs: &str) -> serde_json::Result<RefTypes> {
@@ -479,8 +495,7 @@ pub(crate) fn from_json(text: &str) -> Result<TableMetadata> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commit::{apply_updates, metadata_for_new_table, NewTableMetadata};
-    use iceberg::spec::{NestedField, PrimitiveType, Type};
+    use crate::commit::apply_updates;
     use iceberg::TableUpdate;
     use serde_json::{json, Value};
 
@@ -495,22 +510,7 @@ mod tests {
 
     /// A table with two more schemas and 30 snapshots (ids not in commit order), a branch and a tag.
     fn evolved_table() -> TableMetadata {
-        let first = Schema::builder()
-            .with_fields(vec![NestedField::optional(
-                1,
-                "c1",
-                Type::Primitive(PrimitiveType::Long),
-            )
-            .into()])
-            .build()
-            .unwrap();
-        let new = NewTableMetadata {
-            schema: first,
-            partition_spec: None,
-            sort_order: None,
-            properties: HashMap::new(),
-        };
-        let base = metadata_for_new_table(new, "file:///w/t", Uuid::nil()).unwrap();
+        let (base, _) = crate::commit::tests::table();
         let now = chrono::Utc::now().timestamp_millis();
         let mut updates = vec![
             json!({"action": "add-schema", "schema": schema(2)}),
