@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::{metadata, Harness};
 use frazil_catalog::{CatalogError, TableChange, TableIdent};
 use iceberg::{TableRequirement, TableUpdate};
@@ -172,4 +174,99 @@ async fn writers_on_two_replicas_lose_no_commit() {
         assert_eq!(log, expected, "{}", h.store_name);
         h.close().await;
     }
+}
+
+/// Polls `f` until it returns true, for at most `limit`; returns how long that took.
+async fn eventually<F, Fut>(limit: Duration, mut f: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if f().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn loads_on_the_committing_replica_see_the_commit_at_once() {
+    for h in Harness::both().await {
+        let (a, env) = (&h.catalog, &h.env);
+        let topic = h.table(&h.namespace("lkc-1").await, "orders").await;
+        // Cached by the first load...
+        let before = a.table_metadata_location(env, &topic).await.unwrap();
+        assert_eq!(
+            a.table_metadata_location(env, &topic).await.unwrap(),
+            before
+        );
+        // ...and replaced by the commit before it is acknowledged.
+        let committed = a
+            .commit_table(env, change(&topic, vec![main_is(None)], append(1, None, 1)))
+            .await
+            .unwrap();
+        let after = a.table_metadata_location(env, &topic).await.unwrap();
+        assert_ne!(after, before, "{}", h.store_name);
+        assert_eq!(Some(after), committed.metadata_location, "{}", h.store_name);
+
+        // Renamed and dropped tables are gone from the cache at once too.
+        let renamed = TableIdent::new(topic.namespace.clone(), "orders-v2").unwrap();
+        a.rename_table(env, &topic, &renamed).await.unwrap();
+        assert!(matches!(
+            a.table_metadata_location(env, &topic).await,
+            Err(CatalogError::NoSuchTable(_))
+        ));
+        a.table_metadata_location(env, &renamed).await.unwrap();
+        a.drop_table(env, &renamed, false).await.unwrap();
+        assert!(matches!(
+            a.table_metadata_location(env, &renamed).await,
+            Err(CatalogError::NoSuchTable(_))
+        ));
+        h.close().await;
+    }
+}
+
+/// Two server processes over one Postgres: the second caches table pointers for a minute, yet
+/// sees the first's commits and drops within moments, because it hears them (LISTEN/NOTIFY).
+#[tokio::test]
+async fn another_replica_hears_of_commits_and_drops_through_postgres() {
+    let h = Harness::postgres().await;
+    let (a, env) = (&h.catalog, &h.env);
+    let (b, b_store) = h.remote_replica(Duration::from_secs(60)).await;
+    let topic = h.table(&h.namespace("lkc-1").await, "orders").await;
+    // b has to be listening before the first change it is to hear of.
+    let listening = eventually(Duration::from_secs(10), || async {
+        b.hears_table_changes()
+    })
+    .await;
+    assert!(listening.is_some(), "replica b never started listening");
+    let before = b.table_metadata_location(env, &topic).await.unwrap();
+
+    let committed = a
+        .commit_table(env, change(&topic, vec![main_is(None)], append(1, None, 1)))
+        .await
+        .unwrap()
+        .metadata_location
+        .unwrap();
+    assert_ne!(committed, before);
+    let seen = eventually(Duration::from_secs(2), || async {
+        b.table_metadata_location(env, &topic).await.unwrap() == committed
+    })
+    .await;
+    assert!(seen.is_some(), "replica b kept serving the old pointer");
+
+    a.drop_table(env, &topic, false).await.unwrap();
+    let gone = eventually(Duration::from_secs(2), || async {
+        matches!(
+            b.table_metadata_location(env, &topic).await,
+            Err(CatalogError::NoSuchTable(_))
+        )
+    })
+    .await;
+    assert!(gone.is_some(), "replica b kept serving a dropped table");
+    b_store.close().await;
+    h.close().await;
 }

@@ -39,6 +39,10 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Lifetime of access tokens, in seconds.
     pub token_lifetime_seconds: u64,
+    /// Longest a replica trusts a table's cached metadata location when it heard of no change
+    /// to it, in milliseconds (0: every load reads it from the database). Changes are heard at
+    /// once (Postgres: LISTEN/NOTIFY); this bounds staleness should a replica die mid-commit.
+    pub table_cache_ttl_ms: u64,
     /// The server administrator's credentials to create on first start (else one is generated).
     pub bootstrap_client_id: Option<String>,
     pub bootstrap_client_secret: Option<String>,
@@ -64,6 +68,7 @@ impl Default for Config {
             max_body_bytes: 32 * 1024 * 1024,
             request_timeout_ms: 60_000,
             token_lifetime_seconds: 3600,
+            table_cache_ttl_ms: 5_000,
             bootstrap_client_id: None,
             bootstrap_client_secret: None,
         }

@@ -177,7 +177,10 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let catalog = Arc::new(Catalog::new(Arc::new(store.clone())));
+    let catalog = Arc::new(Catalog::with_pointer_ttl(
+        Arc::new(store.clone()),
+        Duration::from_millis(config.table_cache_ttl_ms),
+    ));
     let env = catalog
         .ensure_environment("default", "default", config.default_storage()?)
         .await?;

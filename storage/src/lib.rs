@@ -6,7 +6,7 @@ mod location;
 mod warehouse;
 
 pub use config::{S3Settings, StorageConfig};
-pub use location::{metadata_file_name, table_location, Location};
+pub use location::{metadata_file_name, table_location, version_of, Location};
 pub use warehouse::Warehouse;
 
 /// What can go wrong with storage. `NotFound` is kept apart because callers answer it with 404.

@@ -116,6 +116,14 @@ pub fn metadata_file_name(version: u64) -> String {
     format!("{version:05}-{}.metadata.json", Uuid::now_v7())
 }
 
+/// The sequence number a metadata file's name starts with (`00042-...`), else 0: the version
+/// [`metadata_file_name`] wrote, so a table's version is known from its pointer alone.
+pub fn version_of(location: &str) -> i64 {
+    let name = location.rsplit('/').next().unwrap_or_default();
+    let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

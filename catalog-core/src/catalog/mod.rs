@@ -5,6 +5,7 @@ mod commits;
 mod locks;
 mod metadata_cache;
 mod namespaces;
+mod pointer_cache;
 mod tables;
 mod tenancy;
 mod views;
@@ -26,12 +27,16 @@ pub use views::{CreateView, LoadedView, ViewChange};
 pub(crate) use metadata_cache::RefTypes;
 
 use crate::model::{Environment, NewEnvironment, Page, PageRequest};
-use crate::store::MetadataStore;
+use crate::store::{MetadataStore, ObjectListener};
 use crate::{CatalogError, Result};
 
 /// Listings without a `pageSize` return pages of this many entries.
 const DEFAULT_PAGE_SIZE: usize = 1000;
 const MAX_PAGE_SIZE: usize = 10_000;
+
+/// How long a table's pointer is trusted at most when no change to it was heard (see
+/// `pointer_cache.rs`): the bound on staleness should a replica die between commit and `NOTIFY`.
+pub const DEFAULT_POINTER_TTL: Duration = Duration::from_secs(5);
 
 /// How long an environment read from the store is reused. Environments change rarely (storage
 /// settings); another replica's change is seen after at most this long, this replica's at once.
@@ -44,22 +49,40 @@ pub struct Catalog {
     commit_locks: locks::TableLocks,
     /// Parsed table metadata by metadata location, for commits.
     metadata_cache: metadata_cache::MetadataCache,
+    /// Tables' current metadata locations by name, for loads.
+    pointers: Arc<pointer_cache::PointerCache>,
     /// `(org, env)` -> the environment: every catalog request names one.
     environments: moka::future::Cache<(String, String), Environment>,
 }
 
 impl Catalog {
     pub fn new(store: Arc<dyn MetadataStore>) -> Self {
+        Self::with_pointer_ttl(store, DEFAULT_POINTER_TTL)
+    }
+
+    /// A catalog whose loads trust a table's cached pointer for at most `ttl` (zero: every load
+    /// reads it from the store).
+    pub fn with_pointer_ttl(store: Arc<dyn MetadataStore>, ttl: Duration) -> Self {
+        let pointers = Arc::new(pointer_cache::PointerCache::new(ttl));
+        let listener: Arc<dyn ObjectListener> = pointers.clone();
+        store.watch_objects(Arc::downgrade(&listener));
         Self {
             store,
             warehouses: Mutex::default(),
             commit_locks: locks::TableLocks::default(),
             metadata_cache: metadata_cache::MetadataCache::default(),
+            pointers,
             environments: moka::future::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(ENVIRONMENT_CACHE_TTL)
                 .build(),
         }
+    }
+
+    /// Whether this replica hears every change to tables now, so that loads are served from its
+    /// cache of table pointers (Postgres: while it is LISTENing).
+    pub fn hears_table_changes(&self) -> bool {
+        self.pointers.is_hearing()
     }
 
     /// Makes sure organization `org` has environment `env` (the embedded default's first start).

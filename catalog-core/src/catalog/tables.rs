@@ -3,17 +3,20 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
-use frazil_storage::{metadata_file_name, table_location, Location, Warehouse};
+use frazil_storage::{metadata_file_name, table_location, version_of, Location, Warehouse};
 use iceberg::spec::{Schema, SortOrder, TableMetadata, UnboundPartitionSpec};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::metadata_cache::RefTypes;
+use super::pointer_cache::PointerCache;
 use super::{into_page, page_bounds, Catalog};
 use crate::commit::{metadata_for_new_table, NewTableMetadata};
 use crate::model::{Environment, NamespaceIdent, Page, PageRequest, TableIdent};
-use crate::store::{MetadataSwap, NamespaceRecord, ObjectKind, ObjectRecord, SwapOutcome};
+use crate::store::{
+    MetadataSwap, NamespaceRecord, ObjectKind, ObjectPointer, ObjectRecord, SwapOutcome,
+};
 use crate::{CatalogError, Result};
 
 /// A createTable request.
@@ -143,14 +146,31 @@ impl Catalog {
         env: &Environment,
         ident: &TableIdent,
     ) -> Result<String> {
-        match self
-            .store
-            .object_pointer(&env.uid, &ident.namespace, &ident.name)
-            .await?
-        {
+        match self.cached_pointer(env, ident).await? {
             Some(pointer) if pointer.kind == ObjectKind::Table => Ok(pointer.metadata_location),
             _ => Err(CatalogError::NoSuchTable(ident.clone())),
         }
+    }
+
+    /// A table's or view's pointer from this replica's cache, else from the store (and cached).
+    async fn cached_pointer(
+        &self,
+        env: &Environment,
+        ident: &TableIdent,
+    ) -> Result<Option<ObjectPointer>> {
+        let key = PointerCache::key(&env.uid, &ident.namespace.key(), &ident.name);
+        if let Some(pointer) = self.pointers.get(&key) {
+            return Ok(Some(pointer));
+        }
+        let ticket = self.pointers.ticket();
+        let pointer = self
+            .store
+            .object_pointer(&env.uid, &ident.namespace, &ident.name)
+            .await?;
+        if let Some(pointer) = &pointer {
+            self.pointers.insert(key, pointer.clone(), ticket);
+        }
+        Ok(pointer)
     }
 
     /// Served from the store, never from object storage.
@@ -383,13 +403,6 @@ pub(crate) async fn write_metadata(
         .create_file(&file, Bytes::from(metadata_json.to_string()))
         .await?;
     Ok(file)
-}
-
-/// The sequence number a metadata file's name starts with (`00042-...`), else 0.
-pub(crate) fn version_of(location: &str) -> i64 {
-    let name = location.rsplit('/').next().unwrap_or_default();
-    let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().unwrap_or(0)
 }
 
 /// The metadata as JSON, with its lists in a stable order: snapshots in commit order (readers

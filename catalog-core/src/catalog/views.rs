@@ -9,7 +9,7 @@ use iceberg::ViewUpdate;
 use uuid::Uuid;
 
 use super::commits::{backoff, delete_orphans, lock_key, MAX_ATTEMPTS};
-use super::tables::{inside_warehouse, version_of, write_metadata};
+use super::tables::{inside_warehouse, write_metadata};
 use super::Catalog;
 use crate::model::{Environment, NamespaceIdent, Page, PageRequest, TableIdent};
 use crate::store::{MetadataSwap, NamespaceRecord, ObjectKind, ObjectRecord, SwapOutcome};
@@ -17,6 +17,7 @@ use crate::view::{
     apply_view_updates, check_view_uuid, metadata_for_new_view, view_from_json, view_to_json,
 };
 use crate::{CatalogError, Result};
+use frazil_storage::version_of;
 
 /// A createView request.
 #[derive(Debug, Clone)]

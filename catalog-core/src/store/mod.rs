@@ -2,12 +2,14 @@
 //! metadata. One SQL implementation serves SQLite (the embedded default) and Postgres
 //! (production); each has its own migrations.
 
+mod changes;
 mod idempotency_sql;
 mod sql;
 mod tenancy_sql;
 
 use async_trait::async_trait;
 
+pub use changes::ObjectListener;
 pub use sql::{redact, Backend, SqlStore};
 
 use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
@@ -252,6 +254,10 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// Moves every pointer in one transaction, or none. An error while committing the
     /// transaction is `CommitStateUnknown`.
     async fn swap_metadata(&self, swaps: &[MetadataSwap]) -> Result<SwapOutcome>;
+    /// Tells `listener` of every later change to a table or view (pointer moved, renamed,
+    /// dropped) made by any replica, and whether every change is heard (`resynchronized`,
+    /// at once if so already) or may go unheard (`deaf`).
+    fn watch_objects(&self, listener: std::sync::Weak<dyn ObjectListener>);
     /// Removes a table or view if it still points at `metadata_location`; `false` when it is
     /// gone or a commit moved it meanwhile.
     async fn delete_object(

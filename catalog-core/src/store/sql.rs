@@ -3,12 +3,15 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
+use frazil_storage::version_of;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use uuid::Uuid;
 
+use super::changes::{Changes, ObjectListener};
 use super::{
     ApiKeyRecord, DropOutcome, IdempotencyRecord, IdempotentResponse, MetadataStore, MetadataSwap,
     NamespaceRecord, ObjectKind, ObjectPointer, ObjectRecord, OrganizationRecord, SigningKeyRecord,
@@ -30,6 +33,8 @@ pub enum Backend {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// Announces changed tables and views to the caches of this and (Postgres) other replicas.
+    changes: Arc<Changes>,
 }
 
 fn now_ms() -> i64 {
@@ -60,6 +65,10 @@ impl SqlStore {
             Backend::Postgres => url.to_string(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
+        let changes = match backend {
+            Backend::Sqlite => Changes::in_process(),
+            Backend::Postgres => Changes::postgres(&url),
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .after_connect(move |conn, _| {
@@ -76,7 +85,11 @@ impl SqlStore {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            changes,
+        })
     }
 
     pub(super) fn pool(&self) -> &AnyPool {
@@ -105,6 +118,7 @@ impl SqlStore {
     }
 
     pub async fn close(&self) {
+        self.changes.close();
         self.pool.close().await;
     }
 }
@@ -455,7 +469,7 @@ impl MetadataStore for SqlStore {
         name: &str,
     ) -> Result<Option<ObjectPointer>> {
         let row = sqlx::query(
-            "SELECT o.uid, o.kind, o.metadata_location, o.metadata_version FROM catalog_objects o \
+            "SELECT o.uid, o.kind, o.metadata_location FROM catalog_objects o \
              JOIN namespaces n ON n.uid = o.namespace_uid \
              WHERE n.env_uid = $1 AND n.name = $2 AND o.name = $3",
         )
@@ -465,11 +479,12 @@ impl MetadataStore for SqlStore {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
+        let metadata_location: String = row.try_get("metadata_location")?;
         Ok(Some(ObjectPointer {
             uid: row.try_get("uid")?,
             kind: ObjectKind::parse(&row.try_get::<String, _>("kind")?),
-            metadata_location: row.try_get("metadata_location")?,
-            version: row.try_get("metadata_version")?,
+            version: version_of(&metadata_location),
+            metadata_location,
         }))
     }
 
@@ -529,9 +544,78 @@ impl MetadataStore for SqlStore {
     }
 
     async fn swap_metadata(&self, swaps: &[MetadataSwap]) -> Result<SwapOutcome> {
-        if let ([swap], Backend::Postgres) = (swaps, self.backend) {
-            return self.swap_one_postgres(swap).await;
+        let outcome = match (swaps, self.backend) {
+            ([swap], Backend::Postgres) => self.swap_one_postgres(swap).await,
+            _ => self.swap_in_transaction(swaps).await,
+        };
+        // Also when the outcome is unknown: a needless announcement only costs a cache miss.
+        if matches!(
+            outcome,
+            Ok(SwapOutcome::Committed) | Err(CatalogError::CommitStateUnknown(_))
+        ) {
+            let uids: Vec<&str> = swaps.iter().map(|s| s.uid.as_str()).collect();
+            self.changes.announce(&uids);
         }
+        outcome
+    }
+
+    fn watch_objects(&self, listener: Weak<dyn ObjectListener>) {
+        self.changes.subscribe(listener)
+    }
+
+    async fn delete_object(
+        &self,
+        env_uid: &str,
+        uid: &str,
+        metadata_location: &str,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let deleted =
+            sqlx::query("DELETE FROM catalog_objects WHERE uid = $1 AND metadata_location = $2")
+                .bind(uid)
+                .bind(metadata_location)
+                .execute(&mut *tx)
+                .await?;
+        if deleted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        record_event(&mut tx, env_uid, uid, "dropped", "").await?;
+        tx.commit().await?;
+        self.changes.announce(&[uid]);
+        Ok(true)
+    }
+
+    async fn rename_object(
+        &self,
+        env_uid: &str,
+        uid: &str,
+        ns_uid: &str,
+        name: &str,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let renamed = sqlx::query("UPDATE catalog_objects SET namespace_uid = $1, name = $2, updated_at_ms = $3 WHERE uid = $4")
+            .bind(ns_uid)
+            .bind(name)
+            .bind(now_ms())
+            .bind(uid)
+            .execute(&mut *tx)
+            .await;
+        match renamed {
+            Ok(r) if r.rows_affected() == 1 => {}
+            Ok(_) => return Ok(false),
+            Err(e) if is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        record_event(&mut tx, env_uid, uid, "renamed", "").await?;
+        tx.commit().await?;
+        self.changes.announce(&[uid]);
+        Ok(true)
+    }
+}
+
+impl SqlStore {
+    /// Every pointer move in one explicit transaction (multi-table commits, and SQLite).
+    async fn swap_in_transaction(&self, swaps: &[MetadataSwap]) -> Result<SwapOutcome> {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
         for swap in swaps {
@@ -569,55 +653,6 @@ impl MetadataStore for SqlStore {
         Ok(SwapOutcome::Committed)
     }
 
-    async fn delete_object(
-        &self,
-        env_uid: &str,
-        uid: &str,
-        metadata_location: &str,
-    ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let deleted =
-            sqlx::query("DELETE FROM catalog_objects WHERE uid = $1 AND metadata_location = $2")
-                .bind(uid)
-                .bind(metadata_location)
-                .execute(&mut *tx)
-                .await?;
-        if deleted.rows_affected() == 0 {
-            return Ok(false);
-        }
-        record_event(&mut tx, env_uid, uid, "dropped", "").await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn rename_object(
-        &self,
-        env_uid: &str,
-        uid: &str,
-        ns_uid: &str,
-        name: &str,
-    ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let renamed = sqlx::query("UPDATE catalog_objects SET namespace_uid = $1, name = $2, updated_at_ms = $3 WHERE uid = $4")
-            .bind(ns_uid)
-            .bind(name)
-            .bind(now_ms())
-            .bind(uid)
-            .execute(&mut *tx)
-            .await;
-        match renamed {
-            Ok(r) if r.rows_affected() == 1 => {}
-            Ok(_) => return Ok(false),
-            Err(e) if is_unique_violation(&e) => return Ok(false),
-            Err(e) => return Err(e.into()),
-        }
-        record_event(&mut tx, env_uid, uid, "renamed", "").await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-}
-
-impl SqlStore {
     /// A single table's commit on Postgres: the compare-and-swap and its outbox event in one
     /// statement, which Postgres runs as one transaction (one round trip instead of four).
     async fn swap_one_postgres(&self, swap: &MetadataSwap) -> Result<SwapOutcome> {

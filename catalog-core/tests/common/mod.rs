@@ -16,6 +16,7 @@ pub struct Harness {
     pub env: Environment,
     _dir: tempfile::TempDir,
     store: SqlStore,
+    url: String,
     postgres_db: Option<String>,
 }
 
@@ -70,6 +71,7 @@ impl Harness {
             env,
             _dir: dir,
             store,
+            url: url.to_string(),
             postgres_db,
         }
     }
@@ -114,6 +116,15 @@ impl Harness {
     /// Another replica: a catalog of its own (own caches, own commit locks) over the same store.
     pub fn replica(&self) -> Catalog {
         Catalog::new(Arc::new(self.store.clone()))
+    }
+
+    /// Another replica as a separate server process has it: its own connections to the
+    /// database, so it hears of other replicas' changes only through the database (Postgres'
+    /// LISTEN/NOTIFY). Its cached table pointers live `pointer_ttl`.
+    pub async fn remote_replica(&self, pointer_ttl: std::time::Duration) -> (Catalog, SqlStore) {
+        let store = SqlStore::connect(&self.url, 4).await.unwrap();
+        let catalog = Catalog::with_pointer_ttl(Arc::new(store.clone()), pointer_ttl);
+        (catalog, store)
     }
 
     /// The file a `file://` location names.

@@ -217,11 +217,13 @@ pub async fn exists(
         .environment(&caller, &path.org, &path.env, Access::Read)
         .await?;
     let ident = paths::table(&path.namespace, &path.table)?;
-    Ok(match state.catalog.load_table(&env, &ident).await {
-        Ok(_) => HttpResponse::NoContent().finish(),
-        Err(frazil_catalog::CatalogError::NoSuchTable(_)) => HttpResponse::NotFound().finish(),
-        Err(e) => return Err(e.into()),
-    })
+    Ok(
+        match state.catalog.table_metadata_location(&env, &ident).await {
+            Ok(_) => HttpResponse::NoContent().finish(),
+            Err(frazil_catalog::CatalogError::NoSuchTable(_)) => HttpResponse::NotFound().finish(),
+            Err(e) => return Err(e.into()),
+        },
+    )
 }
 
 #[utoipa::path(

@@ -1,0 +1,191 @@
+//! Which metadata file each table is at, by name, so that a loadTable hit (and its 304) needs no
+//! database round trip.
+//!
+//! An entry is dropped as soon as the store announces a change to its object (a commit, rename
+//! or drop by this replica, at once; by another replica, when its Postgres `NOTIFY` arrives).
+//! While changes might go unheard (the `LISTEN` connection is down) nothing is served from
+//! here. Entries also expire after a time to live: the bound on staleness if a replica died
+//! between its commit and its `NOTIFY`.
+//!
+//! Commits never use this cache: they read the pointer from the store, and the store's
+//! compare-and-swap decides. A reader on another replica may see a table's previous version for
+//! the moment a notification takes to arrive, as if it had loaded the table that moment earlier.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use crate::store::{ObjectListener, ObjectPointer};
+
+/// Most entries kept; beyond it the cache starts over (a full cache of this size is ~20 MB).
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Debug)]
+pub(crate) struct PointerCache {
+    entries: RwLock<Entries>,
+    /// Bumped by every change heard: a pointer read from the store before a change is not
+    /// cached after it.
+    epoch: AtomicU64,
+    /// Whether every change is heard now.
+    hearing: AtomicBool,
+    ttl: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    by_name: HashMap<String, (ObjectPointer, Instant)>,
+    /// uid -> the name its entry is under.
+    names: HashMap<String, String>,
+}
+
+/// What a miss remembers to cache its answer: the epoch before it read the store.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket(u64);
+
+impl PointerCache {
+    /// A cache whose entries live at most `ttl` (zero: nothing is cached).
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            entries: RwLock::default(),
+            epoch: AtomicU64::new(0),
+            hearing: AtomicBool::new(false),
+            ttl,
+        }
+    }
+
+    /// The cache key of a table or view: environment, namespace key and name.
+    pub fn key(env_uid: &str, namespace_key: &str, name: &str) -> String {
+        format!("{env_uid}\u{1f}{namespace_key}\u{1e}{name}")
+    }
+
+    pub fn get(&self, key: &str) -> Option<ObjectPointer> {
+        if !self.hearing.load(Ordering::Acquire) {
+            return None;
+        }
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let (pointer, at) = entries.by_name.get(key)?;
+        (at.elapsed() < self.ttl).then(|| pointer.clone())
+    }
+
+    /// Whether every change is heard now, so that entries are served.
+    pub fn is_hearing(&self) -> bool {
+        self.hearing.load(Ordering::Acquire)
+    }
+
+    /// Taken before reading the pointer from the store.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.epoch.load(Ordering::Acquire))
+    }
+
+    /// Caches a pointer read from the store, unless a change was heard since `ticket`.
+    pub fn insert(&self, key: String, pointer: ObjectPointer, ticket: Ticket) {
+        if self.ttl.is_zero() || !self.hearing.load(Ordering::Acquire) {
+            return;
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        // Checked under the lock: a change bumps the epoch before it takes the lock to remove.
+        if self.epoch.load(Ordering::Acquire) != ticket.0 {
+            return;
+        }
+        if entries.by_name.len() >= MAX_ENTRIES {
+            *entries = Entries::default();
+        }
+        entries.names.insert(pointer.uid.clone(), key.clone());
+        entries.by_name.insert(key, (pointer, Instant::now()));
+    }
+
+    fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        *self.entries.write().unwrap_or_else(|e| e.into_inner()) = Entries::default();
+    }
+}
+
+impl ObjectListener for PointerCache {
+    fn changed(&self, uid: &str) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(name) = entries.names.remove(uid) {
+            entries.by_name.remove(&name);
+        }
+    }
+
+    fn resynchronized(&self) {
+        self.clear();
+        self.hearing.store(true, Ordering::Release);
+    }
+
+    fn deaf(&self) {
+        self.hearing.store(false, Ordering::Release);
+        self.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ObjectKind;
+
+    fn pointer(uid: &str, location: &str) -> ObjectPointer {
+        ObjectPointer {
+            uid: uid.into(),
+            kind: ObjectKind::Table,
+            metadata_location: location.into(),
+            version: 0,
+        }
+    }
+
+    fn hearing_cache() -> PointerCache {
+        let cache = PointerCache::new(Duration::from_secs(60));
+        cache.resynchronized();
+        cache
+    }
+
+    #[test]
+    fn a_change_drops_the_entry_of_its_object() {
+        let cache = hearing_cache();
+        cache.insert("t".into(), pointer("u1", "a"), cache.ticket());
+        cache.insert("s".into(), pointer("u2", "b"), cache.ticket());
+        assert_eq!(
+            cache.get("t").map(|p| p.metadata_location),
+            Some("a".into())
+        );
+        cache.changed("u1");
+        assert_eq!(cache.get("t"), None);
+        assert!(cache.get("s").is_some(), "other tables keep their entries");
+    }
+
+    #[test]
+    fn a_pointer_read_before_a_change_is_not_cached_after_it() {
+        let cache = hearing_cache();
+        let ticket = cache.ticket();
+        // The store was read here (old location); then a commit's change is heard.
+        cache.changed("u1");
+        cache.insert("t".into(), pointer("u1", "old"), ticket);
+        assert_eq!(cache.get("t"), None);
+    }
+
+    #[test]
+    fn nothing_is_served_while_changes_may_go_unheard() {
+        let cache = PointerCache::new(Duration::from_secs(60));
+        cache.insert("t".into(), pointer("u1", "a"), cache.ticket());
+        assert_eq!(cache.get("t"), None, "not hearing yet");
+        cache.resynchronized();
+        cache.insert("t".into(), pointer("u1", "a"), cache.ticket());
+        assert!(cache.get("t").is_some());
+        cache.deaf();
+        assert_eq!(cache.get("t"), None);
+        cache.resynchronized();
+        assert_eq!(cache.get("t"), None, "entries from before are gone");
+    }
+
+    #[test]
+    fn entries_expire() {
+        let cache = PointerCache::new(Duration::from_millis(20));
+        cache.resynchronized();
+        cache.insert("t".into(), pointer("u1", "a"), cache.ticket());
+        assert!(cache.get("t").is_some());
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(cache.get("t"), None);
+    }
+}
