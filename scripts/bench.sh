@@ -42,7 +42,7 @@ if [ "$SMOKE" = 1 ]; then
     RUN_ARGS=(
         --duration 300ms --warmup 0s --repeat 1 --restarts 1
         --connections 1,4 --headline-connections 4
-        --small-snapshots 3 --large-snapshots 20
+        --small-snapshots 3 --large-snapshots 200
         --commit-tables 4 --contended-writers 1,4
         --list-namespaces 30 --list-tables 60 --list-page-size 25 --list-connections 1
         --mixed-tables 4 --setup-connections 4
@@ -55,7 +55,7 @@ else
     RUN_ARGS=(
         --duration 10s --warmup 2s --repeat 1 --restarts 5
         --connections 1,8,32,64 --headline-connections 32
-        --small-snapshots 10 --large-snapshots 1000,3000
+        --small-snapshots 10 --large-snapshots 1000,10000
         --commit-tables 64 --contended-writers 1,4,16
         --list-namespaces 10000 --list-tables 100000 --list-page-size 1000 --list-connections 1
         --mixed-tables 64 --setup-connections 8

@@ -385,18 +385,31 @@ impl Catalog {
         client: &reqwest::Client,
         table: &mut TableHandle,
     ) -> Result<Appended, CommitError> {
-        let snapshot_id = new_snapshot_id();
-        let (body, sequence, timestamp) = table.append_body(snapshot_id);
+        self.append_batch(client, table, 1).await
+    }
+
+    /// One commit of `count` appends in a row (each an add-snapshot whose parent is the one
+    /// before, then set-snapshot-ref main), asserting main's current snapshot; the view advances
+    /// on success. `count` 1 is the ordinary append.
+    pub async fn append_batch(
+        &self,
+        client: &reqwest::Client,
+        table: &mut TableHandle,
+        count: usize,
+    ) -> Result<Appended, CommitError> {
+        let ids: Vec<i64> = (0..count.max(1)).map(|_| new_snapshot_id()).collect();
+        let (body, sequence, timestamp) = table.append_batch_body(&ids);
         let response = self
             .send(client, Method::POST, &table.path(), &[], Some(body), &[])
             .await
             .map_err(|e| CommitError::Failed(format!("{e:#}")))?;
         match response.status.as_u16() {
             200..=299 => {
+                let snapshot_id = *ids.last().unwrap_or(&0);
                 table.main = Some(snapshot_id);
                 table.last_sequence_number = sequence;
                 table.last_updated_ms = timestamp;
-                table.snapshots += 1;
+                table.snapshots += ids.len();
                 Ok(Appended {
                     snapshot_id,
                     response_bytes: response.body.len(),
@@ -560,47 +573,56 @@ impl TableHandle {
         table_path(&self.ns, &self.name)
     }
 
-    /// The commit body of one append on top of this view: (body, sequence number, timestamp).
-    pub fn append_body(&self, snapshot_id: i64) -> (String, i64, i64) {
-        let sequence = self.last_sequence_number + 1;
+    /// The commit body of appends in a row on top of this view, one per id (one id: the
+    /// ordinary append): each snapshot's parent is the one before it and its sequence number the
+    /// next, and each add-snapshot is followed by set-snapshot-ref main. Returns (body, last
+    /// sequence number, timestamp).
+    pub fn append_batch_body(&self, snapshot_ids: &[i64]) -> (String, i64, i64) {
         let timestamp = chrono::Utc::now()
             .timestamp_millis()
             .max(self.last_updated_ms);
-        let total = (self.last_sequence_number + 1) * 1000;
-        let snapshot = json!({
-            "snapshot-id": snapshot_id,
-            "parent-snapshot-id": self.main,
-            "sequence-number": sequence,
-            "timestamp-ms": timestamp,
-            "manifest-list": format!(
-                "{}/metadata/snap-{snapshot_id}-1-{}.avro",
-                self.location,
-                uuid::Uuid::new_v4()
-            ),
-            "summary": {
-                "operation": "append",
-                "added-data-files": "1",
-                "added-records": "1000",
-                "added-files-size": "65536",
-                "changed-partition-count": "1",
-                "total-records": total.to_string(),
-                "total-files-size": (sequence * 65536).to_string(),
-                "total-data-files": sequence.to_string(),
-                "total-delete-files": "0",
-                "total-position-deletes": "0",
-                "total-equality-deletes": "0"
-            },
-            "schema-id": 0
-        });
+        let mut updates = Vec::with_capacity(2 * snapshot_ids.len());
+        let mut parent = self.main;
+        let mut sequence = self.last_sequence_number;
+        for &snapshot_id in snapshot_ids {
+            sequence += 1;
+            let snapshot = json!({
+                "snapshot-id": snapshot_id,
+                "parent-snapshot-id": parent,
+                "sequence-number": sequence,
+                "timestamp-ms": timestamp,
+                "manifest-list": format!(
+                    "{}/metadata/snap-{snapshot_id}-1-{}.avro",
+                    self.location,
+                    uuid::Uuid::new_v4()
+                ),
+                "summary": {
+                    "operation": "append",
+                    "added-data-files": "1",
+                    "added-records": "1000",
+                    "added-files-size": "65536",
+                    "changed-partition-count": "1",
+                    "total-records": (sequence * 1000).to_string(),
+                    "total-files-size": (sequence * 65536).to_string(),
+                    "total-data-files": sequence.to_string(),
+                    "total-delete-files": "0",
+                    "total-position-deletes": "0",
+                    "total-equality-deletes": "0"
+                },
+                "schema-id": 0
+            });
+            updates.push(json!({"action": "add-snapshot", "snapshot": snapshot}));
+            updates.push(
+                json!({"action": "set-snapshot-ref", "ref-name": "main", "type": "branch",
+                 "snapshot-id": snapshot_id}),
+            );
+            parent = Some(snapshot_id);
+        }
         let body = json!({
             "requirements": [
                 {"type": "assert-ref-snapshot-id", "ref": "main", "snapshot-id": self.main}
             ],
-            "updates": [
-                {"action": "add-snapshot", "snapshot": snapshot},
-                {"action": "set-snapshot-ref", "ref-name": "main", "type": "branch",
-                 "snapshot-id": snapshot_id}
-            ]
+            "updates": updates
         });
         (body.to_string(), sequence, timestamp)
     }

@@ -138,9 +138,14 @@ struct RunArgs {
     /// Snapshots of the small load-table table.
     #[arg(long, default_value_t = 10)]
     small_snapshots: usize,
-    /// Snapshots of the large load-table tables (built one commit at a time).
+    /// Snapshots of the large load-table tables (built with batched commits, see --build-batch;
+    /// single-snapshot probe commits at about 20 sizes measure how commit latency grows).
     #[arg(long, action = clap::ArgAction::Set, value_delimiter = ',', default_value = "1000,10000")]
     large_snapshots: Vec<usize>,
+    /// Snapshots per build commit of the load-table tables, at most 200 (400 updates); 1 builds
+    /// one snapshot per commit. 0: automatic, ceil(snapshots / 150).
+    #[arg(long, default_value_t = 0)]
+    build_batch: usize,
     /// Tables of commit-distinct (at least one per connection).
     #[arg(long, default_value_t = 64)]
     commit_tables: usize,
@@ -284,6 +289,12 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     if args.connections.is_empty() || args.connections.contains(&0) {
         bail!("--connections needs positive counts");
     }
+    if args.build_batch > scenarios::load::MAX_BUILD_BATCH {
+        bail!(
+            "--build-batch is at most {} (two updates a snapshot, at most 400 a commit)",
+            scenarios::load::MAX_BUILD_BATCH
+        );
+    }
     let mixed_weights: [u32; 3] =
         args.mixed_weights.clone().try_into().map_err(|_| {
             anyhow::anyhow!("--mixed-weights takes three numbers: load,list,commit")
@@ -391,6 +402,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
             client_threads: args.client_threads,
             scenarios: selected.iter().map(|s| s.to_string()).collect(),
             large_snapshots: args.large_snapshots.clone(),
+            build_batch: args.build_batch,
             commit_tables: args.commit_tables,
             contended_writers: args.contended_writers.clone(),
             list_namespaces: args.list_namespaces,
@@ -528,6 +540,7 @@ async fn measure(
             repeat: args.repeat.max(1),
             small_snapshots: args.small_snapshots,
             large_snapshots: args.large_snapshots.clone(),
+            build_batch: args.build_batch,
             commit_tables: args.commit_tables.max(1),
             contended_writers: args.contended_writers.clone(),
             list_namespaces: args.list_namespaces,

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Bumped when a field changes meaning.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped when a field changes meaning. 2: `growth` comes from single-snapshot probe commits
+/// during a batched build (1: from every commit of a one-snapshot-per-commit build).
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResults {
@@ -24,7 +25,8 @@ pub struct RunResults {
     /// Present when the harness started Frazil itself (`--start-frazil`).
     pub frazil: Option<ProcessInfo>,
     pub points: Vec<Point>,
-    /// Commit latency against metadata size, from building the large tables one commit at a time.
+    /// Commit latency against metadata size, from single-snapshot probe commits at about 20
+    /// sizes while the large tables are built.
     pub growth: Vec<Growth>,
     pub skipped: Vec<Skipped>,
 }
@@ -65,6 +67,9 @@ pub struct Settings {
     pub client_threads: usize,
     pub scenarios: Vec<String>,
     pub large_snapshots: Vec<usize>,
+    /// `--build-batch`: snapshots per build commit of the large tables (0 = automatic).
+    #[serde(default)]
+    pub build_batch: usize,
     pub commit_tables: usize,
     pub contended_writers: Vec<usize>,
     pub list_namespaces: usize,
@@ -149,23 +154,69 @@ pub struct ProcessSample {
     pub rss_mean_kib: u64,
 }
 
+/// How commit latency grows with the metadata size of one large table. Format 2: the table is
+/// built with batched append commits, and at about 20 evenly spaced sizes (the last at the end)
+/// a probe of ordinary single-snapshot append commits measures the commit latency; every figure
+/// below comes from the probes. Format 1 fitted every commit of a one-snapshot-per-commit build.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Growth {
     pub table: String,
+    /// Snapshots of the finished table (build and probe commits together).
     pub snapshots: usize,
-    pub commits: usize,
-    /// Least-squares fit of commit latency (ms) on metadata size (MiB).
+    /// Commits of the build between the probes (format 1: every commit of the build).
+    #[serde(alias = "commits")]
+    pub build_commits: usize,
+    /// Most snapshots one build commit added (format 1: 1).
+    #[serde(default = "one")]
+    pub build_batch: usize,
+    /// Single-snapshot commits per probe; a probe's latency is their median (format 1: 0).
+    #[serde(default)]
+    pub probe_commits: usize,
+    /// Least-squares fit of probe commit latency (ms) on metadata size (MiB).
     pub slope_ms_per_mib: f64,
     pub intercept_ms: f64,
     pub r2: f64,
-    /// Fit of commit latency on the number of snapshots in the table.
+    /// Fit of probe commit latency on the number of snapshots in the table.
     pub slope_ms_per_1000_snapshots: f64,
-    /// Exponent k of latency ~ size^k over the upper half of the sizes (1 = linear).
+    /// Exponent k of latency ~ size^k over the upper half of the probes (1 = linear).
     pub exponent: f64,
     pub final_metadata_bytes: u64,
+    /// The whole build, probes included.
     pub build_s: f64,
-    /// (metadata bytes, median commit ms) per bucket of commits.
+    /// The probes, in build order.
+    #[serde(default)]
+    pub probes: Vec<GrowthProbe>,
+    /// Format 1 only: (metadata bytes, median commit ms) per bucket of build commits.
+    #[serde(default, skip_serializing)]
     pub buckets: Vec<(u64, f64)>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Single-snapshot append commits at one size of the table.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq)]
+pub struct GrowthProbe {
+    /// Snapshots in the table after the probe's commits.
+    pub snapshots: usize,
+    /// Metadata size after the probe's commits (the last commit's response).
+    pub metadata_bytes: u64,
+    /// Median latency of the probe's commits.
+    pub median_ms: f64,
+}
+
+impl Growth {
+    /// (metadata bytes, commit ms) in build order: the probes, or a format-1 run's buckets.
+    pub fn latency_by_size(&self) -> Vec<(u64, f64)> {
+        if self.probes.is_empty() {
+            return self.buckets.clone();
+        }
+        self.probes
+            .iter()
+            .map(|p| (p.metadata_bytes, p.median_ms))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

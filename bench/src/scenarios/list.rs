@@ -1,7 +1,8 @@
 //! `list`: listNamespaces and listTables pages at scale, the first page and the last (deepest)
 //! one, reached with the page tokens the catalog hands out.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::bail;
@@ -103,6 +104,57 @@ async fn walk(
     }
 }
 
+/// Progress of a fixture's creates: every 10%, the count, the create rate overall and over the
+/// last 10%, and the time left at the overall rate.
+struct Progress {
+    what: &'static str,
+    total: usize,
+    every: usize,
+    started: Instant,
+    done: AtomicUsize,
+    /// Creates done and the time at the last line printed.
+    last: Mutex<(usize, Instant)>,
+}
+
+impl Progress {
+    fn new(what: &'static str, total: usize) -> Self {
+        let started = Instant::now();
+        Self {
+            what,
+            total,
+            every: (total / 10).max(1),
+            started,
+            done: AtomicUsize::new(0),
+            last: Mutex::new((0, started)),
+        }
+    }
+
+    /// One create finished.
+    fn tick(&self) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if !done.is_multiple_of(self.every) {
+            return;
+        }
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        if done <= last.0 {
+            return;
+        }
+        let now = Instant::now();
+        let rate = done as f64 / now.duration_since(self.started).as_secs_f64();
+        let since = done - last.0;
+        let recent = since as f64 / now.duration_since(last.1).as_secs_f64();
+        *last = (done, now);
+        eprintln!(
+            "    {done}/{} {}: {rate:.0} creates/s ({recent:.0}/s over the last {since}), {:.0} s to go",
+            self.total,
+            self.what,
+            (self.total - done) as f64 / rate
+        );
+    }
+}
+
 pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     let catalog = ctx.catalog.clone();
     let setup = client::http_client()?;
@@ -114,28 +166,33 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     let started = Instant::now();
     let prefix = ctx.ns("ns");
     eprintln!("  list: creating {n_namespaces} namespaces");
+    let progress = Progress::new("namespaces", n_namespaces);
     parallel(n_namespaces, conns, |i| {
         let catalog = catalog.clone();
         let setup = setup.clone();
         let name = format!("{prefix}{i:07}");
-        async move { catalog.create_namespace(&setup, &name).await }
+        let progress = &progress;
+        async move {
+            let created = catalog.create_namespace(&setup, &name).await?;
+            progress.tick();
+            Ok(created)
+        }
     })
     .await?;
     let wide = ctx.ns("wide");
     catalog.create_namespace(&setup, &wide).await?;
     eprintln!("  list: creating {n_tables} tables in {wide}");
-    let progress_every = (n_tables / 10).max(1);
+    let progress = Progress::new("tables", n_tables);
     parallel(n_tables, conns, |i| {
         let catalog = catalog.clone();
         let setup = setup.clone();
         let wide = wide.clone();
+        let progress = &progress;
         async move {
             catalog
                 .create_table(&setup, &wide, &format!("t{i:07}"))
                 .await?;
-            if (i + 1) % progress_every == 0 {
-                eprintln!("    {} tables", i + 1);
-            }
+            progress.tick();
             Ok(())
         }
     })

@@ -1,6 +1,7 @@
 //! `load-table`: hot loads of one table, with small and large metadata, `snapshots=all` and
-//! `refs`, with and without `If-None-Match`. Building the large tables one commit at a time also
-//! measures how commit latency grows with the metadata size.
+//! `refs`, with and without `If-None-Match`. The tables are built with batched append commits;
+//! at about 20 evenly spaced sizes of the large ones, probes of ordinary single-snapshot append
+//! commits measure how commit latency grows with the metadata size.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +12,7 @@ use reqwest::Method;
 
 use super::{catalog_get, Ctx};
 use crate::client::{self, Catalog, TableHandle};
-use crate::results::Growth;
+use crate::results::{Growth, GrowthProbe};
 use crate::runner::{Outcome, Worker};
 
 struct LoadWorker {
@@ -53,46 +54,139 @@ impl Worker for LoadWorker {
     }
 }
 
-/// One sample of the table build: metadata size after the commit, snapshots, latency.
-struct BuildSample {
-    bytes: usize,
-    snapshots: usize,
-    ms: f64,
+/// Most snapshots one build commit adds: two updates each, at most 400 updates a commit (the
+/// server caps a commit at 1,000).
+pub const MAX_BUILD_BATCH: usize = 200;
+/// Build commits the automatic batch aims at.
+const AUTO_BUILD_COMMITS: usize = 150;
+/// Probes over a build, evenly spaced, the last at the end.
+const PROBES: usize = 20;
+/// Single-snapshot append commits per probe; the probe's latency is their median.
+const PROBE_COMMITS: usize = 5;
+
+/// Snapshots per build commit: `requested`, or (0) enough for about AUTO_BUILD_COMMITS commits.
+fn build_batch(snapshots: usize, requested: usize) -> usize {
+    let batch = if requested > 0 {
+        requested
+    } else {
+        snapshots.div_ceil(AUTO_BUILD_COMMITS)
+    };
+    batch.clamp(1, MAX_BUILD_BATCH)
 }
 
-/// Appends `snapshots` snapshots one commit at a time; returns the samples.
+/// One step of a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// One commit adding this many snapshots.
+    Build(usize),
+    /// PROBE_COMMITS timed single-snapshot commits.
+    Probe,
+}
+
+/// `count` snapshots in commits of at most `batch`, evenly sized.
+fn fill(steps: &mut Vec<Step>, count: usize, batch: usize) {
+    let commits = count.div_ceil(batch.max(1));
+    for i in 0..commits {
+        steps.push(Step::Build(
+            count / commits + usize::from(i < count % commits),
+        ));
+    }
+}
+
+/// The steps that build a table of `snapshots` snapshots: PROBES probes (fewer when the table
+/// has fewer than PROBE_COMMITS snapshots a probe), the k-th of p ending at snapshots * k / p,
+/// and before each the build commits up to its start. Build and probe commits together add
+/// exactly `snapshots`.
+fn plan(snapshots: usize, batch: usize) -> Vec<Step> {
+    let probes = PROBES.min(snapshots / PROBE_COMMITS);
+    let mut steps = Vec::new();
+    let mut built = 0;
+    for k in 1..=probes {
+        let end = snapshots * k / probes;
+        fill(&mut steps, end - PROBE_COMMITS - built, batch);
+        steps.push(Step::Probe);
+        built = end;
+    }
+    fill(&mut steps, snapshots - built, batch);
+    steps
+}
+
+/// A built table: the probes, the build commits between them, the final metadata size.
+struct Built {
+    probes: Vec<GrowthProbe>,
+    build_commits: usize,
+    metadata_bytes: usize,
+}
+
+/// One commit of `count` appends: (metadata bytes after it, latency in ms).
+async fn commit(
+    catalog: &Catalog,
+    client: &reqwest::Client,
+    table: &mut TableHandle,
+    count: usize,
+) -> anyhow::Result<(usize, f64)> {
+    let started = Instant::now();
+    match catalog.append_batch(client, table, count).await {
+        Ok(appended) => Ok((
+            appended.response_bytes,
+            started.elapsed().as_secs_f64() * 1000.0,
+        )),
+        Err(e) => bail!(
+            "commit of {count} snapshot(s) after {} to {}.{}: {e}",
+            table.snapshots,
+            table.ns,
+            table.name
+        ),
+    }
+}
+
+/// Appends `snapshots` snapshots following `plan`; returns the probes.
 async fn build(
     catalog: &Catalog,
     client: &reqwest::Client,
     table: &mut TableHandle,
     snapshots: usize,
-) -> anyhow::Result<Vec<BuildSample>> {
-    let mut samples = Vec::with_capacity(snapshots);
+    batch: usize,
+) -> anyhow::Result<Built> {
+    let mut built = Built {
+        probes: Vec::with_capacity(PROBES),
+        build_commits: 0,
+        metadata_bytes: 0,
+    };
     let mut last_report = Instant::now();
-    for i in 0..snapshots {
-        let started = Instant::now();
-        let appended = match catalog.append(client, table).await {
-            Ok(a) => a,
-            Err(e) => bail!("commit {} to {}.{}: {e}", i + 1, table.ns, table.name),
-        };
-        samples.push(BuildSample {
-            bytes: appended.response_bytes,
-            snapshots: i + 1,
-            ms: started.elapsed().as_secs_f64() * 1000.0,
-        });
+    for step in plan(snapshots, batch) {
+        match step {
+            Step::Build(count) => {
+                built.metadata_bytes = commit(catalog, client, table, count).await?.0;
+                built.build_commits += 1;
+            }
+            Step::Probe => {
+                let mut ms = Vec::with_capacity(PROBE_COMMITS);
+                for _ in 0..PROBE_COMMITS {
+                    let (bytes, latency) = commit(catalog, client, table, 1).await?;
+                    built.metadata_bytes = bytes;
+                    ms.push(latency);
+                }
+                built.probes.push(GrowthProbe {
+                    snapshots: table.snapshots,
+                    metadata_bytes: built.metadata_bytes as u64,
+                    median_ms: median(&mut ms),
+                });
+            }
+        }
         if last_report.elapsed().as_secs() >= 15 {
             last_report = Instant::now();
             eprintln!(
-                "    {}.{}: {}/{snapshots} snapshots, metadata {:.2} MiB, last commit {:.1} ms",
+                "    {}.{}: {}/{snapshots} snapshots, metadata {:.2} MiB, last probe {:.1} ms",
                 table.ns,
                 table.name,
-                i + 1,
-                appended.response_bytes as f64 / 1048576.0,
-                samples.last().map_or(0.0, |s| s.ms)
+                table.snapshots,
+                built.metadata_bytes as f64 / 1048576.0,
+                built.probes.last().map_or(0.0, |p| p.median_ms)
             );
         }
     }
-    Ok(samples)
+    Ok(built)
 }
 
 /// Least squares y = a + b x: (a, b, r2).
@@ -127,46 +221,41 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-fn growth(name: &str, samples: &[BuildSample], build_s: f64) -> Growth {
-    let by_size: Vec<(f64, f64)> = samples
+/// The growth figures of a build, from its probes.
+fn growth(name: &str, built: &Built, snapshots: usize, batch: usize, build_s: f64) -> Growth {
+    let probes = &built.probes;
+    let by_size: Vec<(f64, f64)> = probes
         .iter()
-        .map(|s| (s.bytes as f64 / 1048576.0, s.ms))
+        .map(|p| (p.metadata_bytes as f64 / 1048576.0, p.median_ms))
         .collect();
     let (intercept, slope, r2) = fit(&by_size);
-    let by_count: Vec<(f64, f64)> = samples
+    let by_count: Vec<(f64, f64)> = probes
         .iter()
-        .map(|s| (s.snapshots as f64 / 1000.0, s.ms))
+        .map(|p| (p.snapshots as f64 / 1000.0, p.median_ms))
         .collect();
     let (_, slope_count, _) = fit(&by_count);
-    // Exponent from the upper half, on bucket medians (robust to noise).
-    let bucket_count = 20.min(samples.len().max(1));
-    let per_bucket = samples.len().div_ceil(bucket_count).max(1);
-    let buckets: Vec<(u64, f64)> = samples
-        .chunks(per_bucket)
-        .map(|chunk| {
-            let mut ms: Vec<f64> = chunk.iter().map(|s| s.ms).collect();
-            let mut bytes: Vec<f64> = chunk.iter().map(|s| s.bytes as f64).collect();
-            (median(&mut bytes) as u64, median(&mut ms))
-        })
-        .collect();
-    let upper: Vec<(f64, f64)> = buckets[buckets.len() / 2..]
+    // Exponent from the upper half of the probes (each a median, robust to noise).
+    let upper: Vec<(f64, f64)> = probes[probes.len() / 2..]
         .iter()
-        .filter(|(b, ms)| *b > 0 && *ms > 0.0)
-        .map(|(b, ms)| ((*b as f64).ln(), ms.ln()))
+        .filter(|p| p.metadata_bytes > 0 && p.median_ms > 0.0)
+        .map(|p| ((p.metadata_bytes as f64).ln(), p.median_ms.ln()))
         .collect();
     let (_, exponent, _) = fit(&upper);
     Growth {
         table: name.to_string(),
-        snapshots: samples.last().map_or(0, |s| s.snapshots),
-        commits: samples.len(),
+        snapshots,
+        build_commits: built.build_commits,
+        build_batch: batch,
+        probe_commits: PROBE_COMMITS,
         slope_ms_per_mib: slope,
         intercept_ms: intercept,
         r2,
         slope_ms_per_1000_snapshots: slope_count,
         exponent,
-        final_metadata_bytes: samples.last().map_or(0, |s| s.bytes as u64),
+        final_metadata_bytes: built.metadata_bytes as u64,
         build_s,
-        buckets,
+        probes: probes.clone(),
+        buckets: Vec::new(),
     }
 }
 
@@ -184,17 +273,31 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     for (label, snapshots) in &tables {
         let name = label.replace('-', "_");
         let mut table = catalog.create_table(&client, &ns, &name).await?;
+        let batch = build_batch(*snapshots, ctx.opts.build_batch);
         eprintln!(
-            "  load-table: building {ns}.{name} with {snapshots} snapshots (one commit each)"
+            "  load-table: building {ns}.{name} with {snapshots} snapshots (commits of up to {batch}; {} probes of {PROBE_COMMITS} single-snapshot commits)",
+            PROBES.min(snapshots / PROBE_COMMITS)
         );
         let started = Instant::now();
-        let samples = build(&catalog, &client, &mut table, *snapshots).await?;
+        let built = build(&catalog, &client, &mut table, *snapshots, batch).await?;
         let build_s = started.elapsed().as_secs_f64();
+        let lineage = catalog.snapshot_lineage(&client, &ns, &name).await?;
+        if lineage.snapshots != *snapshots || lineage.ancestry.len() != *snapshots {
+            bail!(
+                "{ns}.{name} has {} snapshots, {} of them in main's ancestry, after a build of {snapshots}",
+                lineage.snapshots,
+                lineage.ancestry.len()
+            );
+        }
         if *snapshots >= 20 {
-            let g = growth(label, &samples, build_s);
+            let g = growth(label, &built, *snapshots, batch, build_s);
             eprintln!(
-                "    built in {:.1} s: metadata {:.2} MiB; commit latency {:.2} ms + {:.2} ms/MiB (r2 {:.2}), {:.2} ms per 1,000 snapshots, exponent {:.2}",
+                "    built in {:.1} s ({} build commits + {} probe commits): {} snapshots ({} in the snapshot log), metadata {:.2} MiB; probe commit latency {:.2} ms + {:.2} ms/MiB (r2 {:.2}), {:.2} ms per 1,000 snapshots, exponent {:.2}",
                 build_s,
+                g.build_commits,
+                g.probes.len() * PROBE_COMMITS,
+                lineage.snapshots,
+                lineage.snapshot_log.len(),
                 g.final_metadata_bytes as f64 / 1048576.0,
                 g.intercept_ms,
                 g.slope_ms_per_mib,
@@ -204,11 +307,7 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
             );
             ctx.growth.push(g);
         }
-        paths.push((
-            label.clone(),
-            table.path(),
-            samples.last().map_or(0, |s| s.bytes),
-        ));
+        paths.push((label.clone(), table.path(), built.metadata_bytes));
     }
 
     for (label, path, bytes) in &paths {
@@ -289,25 +388,113 @@ mod tests {
         assert!((a - 2.0).abs() < 1e-9 && (b - 3.0).abs() < 1e-9 && (r2 - 1.0).abs() < 1e-9);
     }
 
+    /// 20 probes of a 10,000-snapshot table (1,000 bytes a snapshot), latency `f(snapshots)`.
+    fn built(f: fn(f64) -> f64) -> Built {
+        let probes = (1..=PROBES)
+            .map(|k| {
+                let snapshots = 10_000 * k / PROBES;
+                GrowthProbe {
+                    snapshots,
+                    metadata_bytes: snapshots as u64 * 1000,
+                    median_ms: f(snapshots as f64),
+                }
+            })
+            .collect();
+        Built {
+            probes,
+            build_commits: 160,
+            metadata_bytes: 10_000_000,
+        }
+    }
+
     #[test]
-    fn growth_exponent_tells_linear_from_quadratic() {
-        let make = |f: fn(f64) -> f64| -> Vec<BuildSample> {
-            (1..=400)
-                .map(|i| BuildSample {
-                    bytes: i * 1000,
-                    snapshots: i,
-                    ms: f(i as f64),
-                })
-                .collect()
-        };
-        let linear = growth("t", &make(|x| 0.01 * x), 1.0);
-        let quadratic = growth("t", &make(|x| 0.0001 * x * x), 1.0);
-        assert!((linear.exponent - 1.0).abs() < 0.1, "{}", linear.exponent);
+    fn growth_fits_the_probes_and_tells_linear_from_quadratic() {
+        let linear = growth("t", &built(|x| 2.0 + 0.001 * x), 10_000, 67, 1.0);
+        // 0.001 ms a snapshot, 1,000 bytes a snapshot: 1.048576 ms per MiB.
+        assert!((linear.intercept_ms - 2.0).abs() < 1e-6, "{linear:?}");
+        assert!((linear.slope_ms_per_mib - 1.048576).abs() < 1e-6);
+        assert!((linear.slope_ms_per_1000_snapshots - 1.0).abs() < 1e-6);
+        assert!((linear.r2 - 1.0).abs() < 1e-9);
+        assert_eq!(linear.probes.len(), PROBES);
+        assert_eq!(linear.probe_commits, PROBE_COMMITS);
+        assert_eq!(
+            (
+                linear.build_commits,
+                linear.build_batch,
+                linear.final_metadata_bytes
+            ),
+            (160, 67, 10_000_000)
+        );
+
+        let proportional = growth("t", &built(|x| 0.01 * x), 10_000, 67, 1.0);
+        let quadratic = growth("t", &built(|x| 0.0001 * x * x), 10_000, 67, 1.0);
         assert!(
-            (quadratic.exponent - 2.0).abs() < 0.1,
+            (proportional.exponent - 1.0).abs() < 0.01,
+            "{}",
+            proportional.exponent
+        );
+        assert!(
+            (quadratic.exponent - 2.0).abs() < 0.01,
             "{}",
             quadratic.exponent
         );
-        assert_eq!(linear.buckets.len(), 20);
+        // A fixed cost flattens the exponent below 1, never above.
+        assert!(linear.exponent < 1.0 && linear.exponent > 0.5);
+    }
+
+    #[test]
+    fn automatic_batch_builds_in_about_150_commits() {
+        assert_eq!(build_batch(10_000, 0), 67);
+        assert_eq!(build_batch(3_000, 0), 20);
+        assert_eq!(build_batch(10, 0), 1);
+        assert_eq!(build_batch(1_000_000, 0), MAX_BUILD_BATCH);
+        assert_eq!(build_batch(10_000, 1), 1);
+        assert_eq!(build_batch(10_000, 500), MAX_BUILD_BATCH);
+    }
+
+    #[test]
+    fn plan_adds_exactly_the_snapshots_with_evenly_spaced_probes() {
+        for snapshots in [
+            0, 3, 4, 5, 10, 20, 37, 99, 400, 1_000, 3_000, 10_000, 12_345,
+        ] {
+            for batch in [1, 3, build_batch(snapshots, 0), MAX_BUILD_BATCH] {
+                let steps = plan(snapshots, batch);
+                let probes = PROBES.min(snapshots / PROBE_COMMITS);
+                let mut total = 0;
+                let mut ends = Vec::new();
+                for step in &steps {
+                    match *step {
+                        Step::Build(count) => {
+                            assert!((1..=batch).contains(&count), "{snapshots}/{batch}: {count}");
+                            total += count;
+                        }
+                        Step::Probe => {
+                            total += PROBE_COMMITS;
+                            ends.push(total);
+                        }
+                    }
+                }
+                assert_eq!(total, snapshots, "{snapshots}/{batch}");
+                let expected: Vec<usize> = (1..=probes).map(|k| snapshots * k / probes).collect();
+                assert_eq!(ends, expected, "{snapshots}/{batch}");
+                if snapshots >= PROBE_COMMITS {
+                    assert_eq!(steps.last(), Some(&Step::Probe));
+                }
+            }
+        }
+        // Batch 1: one snapshot per commit, as before the batching.
+        assert!(plan(400, 1)
+            .iter()
+            .all(|s| matches!(s, Step::Build(1) | Step::Probe)));
+        // The automatic batch: 100-200 build commits for the large tables, at most 400 updates.
+        for snapshots in [1_000, 3_000, 10_000, 30_000] {
+            let batch = build_batch(snapshots, 0);
+            let builds = plan(snapshots, batch)
+                .iter()
+                .filter(|s| matches!(s, Step::Build(_)))
+                .count();
+            assert!((100..=200).contains(&builds), "{snapshots}: {builds}");
+            assert!(2 * batch <= 400);
+        }
     }
 }

@@ -38,6 +38,8 @@ pub struct Options {
     pub repeat: usize,
     pub small_snapshots: usize,
     pub large_snapshots: Vec<usize>,
+    /// Snapshots per build commit of the load-table tables (0 = automatic).
+    pub build_batch: usize,
     pub commit_tables: usize,
     pub contended_writers: Vec<usize>,
     pub list_namespaces: usize,
