@@ -35,6 +35,9 @@ pub struct SqlStore {
     backend: Backend,
     /// Announces changed tables and views to the caches of this and (Postgres) other replicas.
     changes: Arc<Changes>,
+    /// SQLite has one writer at a time; a transaction that finds the database locked sleeps in
+    /// SQLite's busy handler (1, 2, 5, 10 ms ...). Writers of this process queue here instead.
+    sqlite_writer: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 fn now_ms() -> i64 {
@@ -89,7 +92,22 @@ impl SqlStore {
             pool,
             backend,
             changes,
+            sqlite_writer: (backend == Backend::Sqlite).then(Arc::default),
         })
+    }
+
+    /// A transaction that writes catalog objects, with SQLite's writer turn held until dropped.
+    async fn write_transaction(
+        &self,
+    ) -> Result<(
+        Option<tokio::sync::OwnedMutexGuard<()>>,
+        sqlx::Transaction<'static, sqlx::Any>,
+    )> {
+        let turn = match &self.sqlite_writer {
+            Some(writer) => Some(writer.clone().lock_owned().await),
+            None => None,
+        };
+        Ok((turn, self.pool.begin().await?))
     }
 
     pub(super) fn pool(&self) -> &AnyPool {
@@ -510,7 +528,7 @@ impl MetadataStore for SqlStore {
     }
 
     async fn insert_object(&self, env_uid: &str, object: &ObjectRecord) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let (_writing, mut tx) = self.write_transaction().await?;
         let now = now_ms();
         let inserted = sqlx::query(
             "INSERT INTO catalog_objects (uid, namespace_uid, name, kind, metadata_location, metadata, metadata_version, created_at_ms, updated_at_ms) \
@@ -569,7 +587,7 @@ impl MetadataStore for SqlStore {
         uid: &str,
         metadata_location: &str,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let (_writing, mut tx) = self.write_transaction().await?;
         let deleted =
             sqlx::query("DELETE FROM catalog_objects WHERE uid = $1 AND metadata_location = $2")
                 .bind(uid)
@@ -592,7 +610,7 @@ impl MetadataStore for SqlStore {
         ns_uid: &str,
         name: &str,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let (_writing, mut tx) = self.write_transaction().await?;
         let renamed = sqlx::query("UPDATE catalog_objects SET namespace_uid = $1, name = $2, updated_at_ms = $3 WHERE uid = $4")
             .bind(ns_uid)
             .bind(name)
@@ -616,7 +634,7 @@ impl MetadataStore for SqlStore {
 impl SqlStore {
     /// Every pointer move in one explicit transaction (multi-table commits, and SQLite).
     async fn swap_in_transaction(&self, swaps: &[MetadataSwap]) -> Result<SwapOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let (_writing, mut tx) = self.write_transaction().await?;
         let now = now_ms();
         for swap in swaps {
             // The compare-and-swap: only moves the pointer the commit was computed from.

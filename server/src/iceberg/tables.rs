@@ -1,5 +1,7 @@
 //! Table routes.
 
+use std::collections::HashMap;
+
 use actix_web::http::header::{self, EntityTag};
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
@@ -271,13 +273,8 @@ pub async fn commit(
     let catalog = state.catalog.clone();
     let table = run_to_completion(async move { catalog.commit_table(&env, change).await }).await?;
     let location = table.metadata_location.as_deref().unwrap_or_default();
-    let response = CommitTableResponse {
-        metadata_location: location,
-        metadata: raw(&table.metadata)?,
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header(header::ETag(etag(location, Snapshots::All)))
-        .json(response))
+    let body = metadata_body(Some(location), &table.metadata, None)?;
+    Ok(json_response(body, Some(etag(location, Snapshots::All))))
 }
 
 #[utoipa::path(
@@ -623,14 +620,35 @@ fn load_table_body(table: &LoadedTable, snapshots: Snapshots) -> ApiResult<Bytes
             filtered.as_str()
         }
     };
-    let body = LoadTableResult {
-        metadata_location: table.metadata_location.as_deref(),
-        metadata: raw(metadata)?,
-        config: table.config.clone(),
+    metadata_body(
+        table.metadata_location.as_deref(),
+        metadata,
+        Some(&table.config),
+    )
+}
+
+/// A `LoadTableResult` (with `config`) or `CommitTableResponse` (without), serialized as those
+/// wire types are, with the metadata spliced in as it is: it is the catalog's own serialized
+/// JSON, and parsing megabytes of it only to copy it out again would double a response's cost.
+fn metadata_body(
+    metadata_location: Option<&str>,
+    metadata: &str,
+    config: Option<&HashMap<String, String>>,
+) -> ApiResult<Bytes> {
+    let internal = |e: serde_json::Error| {
+        ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string()))
     };
-    serde_json::to_vec(&body)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string())))
+    let mut body = Vec::with_capacity(metadata.len() + 512);
+    body.extend_from_slice(b"{\"metadata-location\":");
+    serde_json::to_writer(&mut body, &metadata_location).map_err(internal)?;
+    body.extend_from_slice(b",\"metadata\":");
+    body.extend_from_slice(metadata.as_bytes());
+    if let Some(config) = config {
+        body.extend_from_slice(b",\"config\":");
+        serde_json::to_writer(&mut body, config).map_err(internal)?;
+    }
+    body.push(b'}');
+    Ok(Bytes::from(body))
 }
 
 fn json_response(body: Bytes, tag: Option<EntityTag>) -> HttpResponse {
@@ -694,4 +712,39 @@ fn if_none_match(request: &HttpRequest, tag: &EntityTag) -> bool {
             let candidate = candidate.trim();
             candidate == "*" || candidate.trim_start_matches("W/") == tag.to_string()
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spliced bodies are exactly what the wire types serialize to.
+    #[test]
+    fn metadata_bodies_match_the_wire_types() {
+        let metadata = r#"{"format-version":2,"table-uuid":"9c12d441-03fe-4693-9a96-a0705ddf69c1","snapshots":[{"snapshot-id":1}]}"#;
+        let config = HashMap::from([("s3.endpoint".to_string(), "http://s3\"x".to_string())]);
+        let raw_metadata: &RawValue = serde_json::from_str(metadata).unwrap();
+        for location in [Some("file:///w/t/metadata/00001-a.metadata.json"), None] {
+            let expected = serde_json::to_vec(&LoadTableResult {
+                metadata_location: location,
+                metadata: raw_metadata,
+                config: config.clone(),
+            })
+            .unwrap();
+            let body = metadata_body(location, metadata, Some(&config)).unwrap();
+            assert_eq!(body, expected);
+        }
+        let expected = serde_json::to_vec(&CommitTableResponse {
+            metadata_location: "file:///w/t/metadata/00001-a.metadata.json",
+            metadata: raw_metadata,
+        })
+        .unwrap();
+        let body = metadata_body(
+            Some("file:///w/t/metadata/00001-a.metadata.json"),
+            metadata,
+            None,
+        )
+        .unwrap();
+        assert_eq!(body, expected);
+    }
 }
