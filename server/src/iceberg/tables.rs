@@ -1,6 +1,6 @@
 //! Table routes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use actix_web::http::header::{self, EntityTag};
 use actix_web::web::{Data, Json, Path, Query};
@@ -662,24 +662,41 @@ fn json_response(body: Bytes, tag: Option<EntityTag>) -> HttpResponse {
 
 /// Keeps only the snapshots a branch or tag points at; `snapshot-log` stays whole.
 fn only_referenced_snapshots(metadata: &str) -> ApiResult<String> {
-    let mut value: serde_json::Value = serde_json::from_str(metadata)
-        .map_err(|e| ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string())))?;
-    let referenced: Vec<i64> = value["refs"]
-        .as_object()
-        .map(|refs| {
-            refs.values()
-                .filter_map(|r| r["snapshot-id"].as_i64())
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(snapshots) = value.get_mut("snapshots").and_then(|s| s.as_array_mut()) {
-        snapshots.retain(|s| {
-            s["snapshot-id"]
-                .as_i64()
-                .is_some_and(|id| referenced.contains(&id))
-        });
+    // Taken apart as raw JSON, not built into a `serde_json::Value`: after every commit, the
+    // writers that lost the race reload the table this way, and a tree of megabytes of
+    // metadata costs several times more than scanning it.
+    #[derive(Deserialize)]
+    struct Snapshot {
+        #[serde(rename = "snapshot-id")]
+        snapshot_id: Option<i64>,
     }
-    Ok(value.to_string())
+    let internal = |e: serde_json::Error| {
+        ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string()))
+    };
+    let mut document: BTreeMap<&str, &RawValue> =
+        serde_json::from_str(metadata).map_err(internal)?;
+    let referenced: HashSet<i64> = match document.get("refs") {
+        Some(refs) => serde_json::from_str::<HashMap<String, Snapshot>>(refs.get())
+            .map_err(internal)?
+            .into_values()
+            .filter_map(|r| r.snapshot_id)
+            .collect(),
+        None => HashSet::new(),
+    };
+    let kept;
+    if let Some(snapshots) = document.get("snapshots") {
+        let all: Vec<&RawValue> = serde_json::from_str(snapshots.get()).map_err(internal)?;
+        let mut referenced_only = Vec::with_capacity(referenced.len());
+        for snapshot in all {
+            let id = serde_json::from_str::<Snapshot>(snapshot.get()).map_err(internal)?;
+            if id.snapshot_id.is_some_and(|id| referenced.contains(&id)) {
+                referenced_only.push(snapshot);
+            }
+        }
+        kept = serde_json::value::to_raw_value(&referenced_only).map_err(internal)?;
+        document.insert("snapshots", &kept);
+    }
+    serde_json::to_string(&document).map_err(internal)
 }
 
 pub(super) fn raw(json: &str) -> ApiResult<&RawValue> {
@@ -717,6 +734,38 @@ fn if_none_match(request: &HttpRequest, tag: &EntityTag) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refs_keeps_the_snapshots_a_branch_or_tag_names_and_everything_else() {
+        let metadata = serde_json::json!({
+            "format-version": 2,
+            "current-snapshot-id": 3,
+            "refs": {"main": {"snapshot-id": 3, "type": "branch"},
+                     "audit": {"snapshot-id": 1, "type": "tag"}},
+            "snapshots": [
+                {"snapshot-id": 1, "sequence-number": 1, "summary": {"operation": "append"}},
+                {"snapshot-id": 2, "parent-snapshot-id": 1, "sequence-number": 2},
+                {"snapshot-id": 3, "parent-snapshot-id": 2, "sequence-number": 3}
+            ],
+            "snapshot-log": [{"snapshot-id": 1, "timestamp-ms": 1},
+                             {"snapshot-id": 2, "timestamp-ms": 2},
+                             {"snapshot-id": 3, "timestamp-ms": 3}],
+            "properties": {"a.b": "\"quoted\""}
+        });
+        let filtered = only_referenced_snapshots(&metadata.to_string()).unwrap();
+        let filtered: serde_json::Value = serde_json::from_str(&filtered).unwrap();
+        let mut expected = metadata.clone();
+        expected["snapshots"] =
+            serde_json::json!([metadata["snapshots"][0], metadata["snapshots"][2]]);
+        assert_eq!(filtered, expected);
+        // No refs (a table without snapshots): nothing to keep, nothing else changes.
+        let empty = serde_json::json!({"format-version": 2, "snapshots": []});
+        let filtered = only_referenced_snapshots(&empty.to_string()).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&filtered).unwrap(),
+            empty
+        );
+    }
 
     /// The spliced bodies are exactly what the wire types serialize to.
     #[test]
