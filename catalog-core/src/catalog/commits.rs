@@ -112,18 +112,17 @@ impl Catalog {
         // A commit that is already stale (the loser of a race, retrying writers) is answered
         // before it queues for the tables' locks behind the commit that beat it.
         for change in &changes {
-            let current = self.current_table(env, &change.ident).await?;
-            check_requirements(
-                &change.requirements,
-                &current.parsed.metadata,
-                &current.parsed.ref_types,
-            )?;
+            self.checked_table(env, change, true).await?;
         }
         let keys: Vec<String> = changes.iter().map(|c| lock_key(env, &c.ident)).collect();
         let _locked = self.commit_locks.lock(&keys).await;
         for attempt in 1..=MAX_ATTEMPTS {
             let mut written = Vec::new();
-            let prepared = self.prepare(env, &warehouse, &changes, &mut written).await;
+            // After a lost swap, the cache is behind another replica: read the store.
+            let cached = attempt == 1;
+            let prepared = self
+                .prepare(env, &warehouse, &changes, cached, &mut written)
+                .await;
             let prepared = match prepared {
                 Ok(prepared) => prepared,
                 Err(e) => {
@@ -165,13 +164,13 @@ impl Catalog {
         env: &Environment,
         warehouse: &Warehouse,
         changes: &[TableChange],
+        cached: bool,
         written: &mut Vec<Location>,
     ) -> Result<Prepared> {
         let mut prepared = Prepared::default();
         for change in changes {
-            let current = self.current_table(env, &change.ident).await?;
+            let current = self.checked_table(env, change, cached).await?;
             let base = &current.parsed;
-            check_requirements(&change.requirements, &base.metadata, &base.ref_types)?;
             let next = apply_updates(
                 base.metadata.clone(),
                 &current.location,
@@ -211,12 +210,51 @@ impl Catalog {
         Ok(prepared)
     }
 
-    /// A table's current row and its parsed metadata: on a cache hit, one small query.
-    async fn current_table(&self, env: &Environment, ident: &TableIdent) -> Result<CurrentTable> {
-        let pointer = self
-            .store
-            .object_pointer(&env.uid, &ident.namespace, &ident.name)
-            .await?
+    /// The table as `change`'s requirements hold against it. With `cached`, its pointer comes
+    /// from this replica's cache: stale at worst by another replica's commit this replica has not
+    /// heard of yet, so a failed requirement is confirmed against the store (unless this process
+    /// makes every change), and the compare-and-swap catches a pass on a stale pointer.
+    async fn checked_table(
+        &self,
+        env: &Environment,
+        change: &TableChange,
+        cached: bool,
+    ) -> Result<CurrentTable> {
+        let check = |current: &CurrentTable| {
+            check_requirements(
+                &change.requirements,
+                &current.parsed.metadata,
+                &current.parsed.ref_types,
+            )
+        };
+        let current = self.current_table(env, &change.ident, cached).await?;
+        match check(&current) {
+            Ok(()) => Ok(current),
+            Err(_) if cached && !self.store.is_single_process() => {
+                let current = self.current_table(env, &change.ident, false).await?;
+                check(&current)?;
+                Ok(current)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A table's current pointer (from this replica's cache with `cached`, else from the store)
+    /// and its parsed metadata: on cache hits, no query at all.
+    async fn current_table(
+        &self,
+        env: &Environment,
+        ident: &TableIdent,
+        cached: bool,
+    ) -> Result<CurrentTable> {
+        let pointer = if cached {
+            self.cached_pointer(env, ident).await?
+        } else {
+            self.store
+                .object_pointer(&env.uid, &ident.namespace, &ident.name)
+                .await?
+        };
+        let pointer = pointer
             .filter(|p| p.kind == ObjectKind::Table)
             .ok_or_else(|| CatalogError::NoSuchTable(ident.clone()))?;
         if let Some(parsed) = self.metadata_cache.get(&pointer.metadata_location) {

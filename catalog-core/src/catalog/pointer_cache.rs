@@ -110,6 +110,21 @@ impl ObjectListener for PointerCache {
         }
     }
 
+    /// Updates the entry in place, if there is one under this uid: a rename or drop removes the
+    /// uid's entry, so a move heard after it changes nothing, whatever the order.
+    fn moved(&self, uid: &str, metadata_location: &str) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let Some(name) = entries.names.get(uid).cloned() else {
+            return;
+        };
+        if let Some((pointer, at)) = entries.by_name.get_mut(&name) {
+            pointer.metadata_location = metadata_location.to_string();
+            pointer.version = frazil_storage::version_of(metadata_location);
+            *at = Instant::now();
+        }
+    }
+
     fn resynchronized(&self) {
         self.clear();
         self.hearing.store(true, Ordering::Release);
@@ -153,6 +168,26 @@ mod tests {
         cache.changed("u1");
         assert_eq!(cache.get("t"), None);
         assert!(cache.get("s").is_some(), "other tables keep their entries");
+    }
+
+    #[test]
+    fn a_move_updates_the_entry_and_a_drop_wins_over_it_in_any_order() {
+        let cache = hearing_cache();
+        cache.insert("t".into(), pointer("u1", "a"), cache.ticket());
+        cache.moved("u1", "file:///w/t/metadata/00001-b.metadata.json");
+        let moved = cache.get("t").unwrap();
+        assert_eq!(
+            moved.metadata_location,
+            "file:///w/t/metadata/00001-b.metadata.json"
+        );
+        assert_eq!(moved.version, 1);
+        // Dropped (or renamed), then a late move: the entry stays gone.
+        cache.changed("u1");
+        cache.moved("u1", "c");
+        assert_eq!(cache.get("t"), None);
+        // A move of an object that has no entry creates none.
+        cache.moved("u2", "d");
+        assert_eq!(cache.get("t"), None);
     }
 
     #[test]

@@ -153,7 +153,7 @@ impl Catalog {
     }
 
     /// A table's or view's pointer from this replica's cache, else from the store (and cached).
-    async fn cached_pointer(
+    pub(super) async fn cached_pointer(
         &self,
         env: &Environment,
         ident: &TableIdent,

@@ -28,6 +28,9 @@ const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 pub trait ObjectListener: Send + Sync {
     /// The object with this uid changed: its pointer moved, or it was renamed or dropped.
     fn changed(&self, uid: &str);
+    /// This process moved the object's pointer to `metadata_location` (and nothing else about
+    /// it changed).
+    fn moved(&self, uid: &str, metadata_location: &str);
     /// Changes may have been missed until now; from now on every change is heard.
     fn resynchronized(&self);
     /// Changes may go unheard from now until `resynchronized`.
@@ -90,9 +93,19 @@ impl Changes {
     /// This process changed these objects (call after the change is committed).
     pub fn announce(&self, uids: &[&str]) {
         self.each_listener(|l| uids.iter().for_each(|uid| l.changed(uid)));
+        self.tell_other_replicas(uids.iter().copied());
+    }
+
+    /// This process moved these objects' pointers: `(uid, new metadata location)`.
+    pub fn announce_moves(&self, moves: &[(&str, &str)]) {
+        self.each_listener(|l| moves.iter().for_each(|(uid, at)| l.moved(uid, at)));
+        self.tell_other_replicas(moves.iter().map(|(uid, _)| *uid));
+    }
+
+    fn tell_other_replicas<'a>(&self, uids: impl Iterator<Item = &'a str>) {
         if let Some(tx) = lock(&self.outgoing).as_ref() {
             for uid in uids {
-                let _ = tx.send((*uid).to_string());
+                let _ = tx.send(uid.to_string());
             }
         }
     }

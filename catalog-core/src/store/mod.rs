@@ -258,6 +258,9 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// dropped) made by any replica, and whether every change is heard (`resynchronized`,
     /// at once if so already) or may go unheard (`deaf`).
     fn watch_objects(&self, listener: std::sync::Weak<dyn ObjectListener>);
+    /// Whether every change to this store is made by this process (SQLite, the embedded
+    /// store), so that what this process heard is all there is.
+    fn is_single_process(&self) -> bool;
     /// Removes a table or view if it still points at `metadata_location`; `false` when it is
     /// gone or a commit moved it meanwhile.
     async fn delete_object(

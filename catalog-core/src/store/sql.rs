@@ -566,19 +566,30 @@ impl MetadataStore for SqlStore {
             ([swap], Backend::Postgres) => self.swap_one_postgres(swap).await,
             _ => self.swap_in_transaction(swaps).await,
         };
-        // Also when the outcome is unknown: a needless announcement only costs a cache miss.
-        if matches!(
-            outcome,
-            Ok(SwapOutcome::Committed) | Err(CatalogError::CommitStateUnknown(_))
-        ) {
-            let uids: Vec<&str> = swaps.iter().map(|s| s.uid.as_str()).collect();
-            self.changes.announce(&uids);
+        match outcome {
+            Ok(SwapOutcome::Committed) => {
+                let moves: Vec<(&str, &str)> = swaps
+                    .iter()
+                    .map(|s| (s.uid.as_str(), s.new_location.as_str()))
+                    .collect();
+                self.changes.announce_moves(&moves);
+            }
+            // Maybe committed: caches drop the object (a needless drop only costs a miss).
+            Err(CatalogError::CommitStateUnknown(_)) => {
+                let uids: Vec<&str> = swaps.iter().map(|s| s.uid.as_str()).collect();
+                self.changes.announce(&uids);
+            }
+            _ => {}
         }
         outcome
     }
 
     fn watch_objects(&self, listener: Weak<dyn ObjectListener>) {
         self.changes.subscribe(listener)
+    }
+
+    fn is_single_process(&self) -> bool {
+        self.backend == Backend::Sqlite
     }
 
     async fn delete_object(
