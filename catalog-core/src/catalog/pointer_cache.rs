@@ -7,9 +7,11 @@
 //! here. Entries also expire after a time to live: the bound on staleness if a replica died
 //! between its commit and its `NOTIFY`.
 //!
-//! Commits never use this cache: they read the pointer from the store, and the store's
-//! compare-and-swap decides. A reader on another replica may see a table's previous version for
-//! the moment a notification takes to arrive, as if it had loaded the table that moment earlier.
+//! Commits check their requirements against this cache too, but it never decides one: a failed
+//! check is confirmed against the store (unless this process makes every change), and the
+//! store's compare-and-swap catches a commit computed on a stale pointer. A reader on another
+//! replica may see a table's previous version for the moment a notification takes to arrive, as
+//! if it had loaded the table that moment earlier.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,7 +62,7 @@ impl PointerCache {
     }
 
     pub fn get(&self, key: &str) -> Option<ObjectPointer> {
-        if !self.hearing.load(Ordering::Acquire) {
+        if !self.is_hearing() {
             return None;
         }
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());

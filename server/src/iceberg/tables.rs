@@ -635,9 +635,6 @@ fn metadata_body(
     metadata: &str,
     config: Option<&HashMap<String, String>>,
 ) -> ApiResult<Bytes> {
-    let internal = |e: serde_json::Error| {
-        ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string()))
-    };
     let mut body = Vec::with_capacity(metadata.len() + 512);
     body.extend_from_slice(b"{\"metadata-location\":");
     serde_json::to_writer(&mut body, &metadata_location).map_err(internal)?;
@@ -670,9 +667,6 @@ fn only_referenced_snapshots(metadata: &str) -> ApiResult<String> {
         #[serde(rename = "snapshot-id")]
         snapshot_id: Option<i64>,
     }
-    let internal = |e: serde_json::Error| {
-        ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string()))
-    };
     let mut document: BTreeMap<&str, &RawValue> =
         serde_json::from_str(metadata).map_err(internal)?;
     let referenced: HashSet<i64> = match document.get("refs") {
@@ -700,8 +694,12 @@ fn only_referenced_snapshots(metadata: &str) -> ApiResult<String> {
 }
 
 pub(super) fn raw(json: &str) -> ApiResult<&RawValue> {
-    serde_json::from_str(json)
-        .map_err(|e| ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string())))
+    serde_json::from_str(json).map_err(internal)
+}
+
+/// The catalog's own stored JSON could not be read or written: a server error.
+fn internal(e: serde_json::Error) -> ApiError {
+    ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string()))
 }
 
 /// A tag per (metadata file, response shape): a table's tag changes with every commit, and the
