@@ -11,6 +11,7 @@ use common::{metadata, Harness};
 use frazil_catalog::{CatalogError, TableChange, TableIdent};
 use iceberg::{TableRequirement, TableUpdate};
 use serde_json::json;
+use sqlx::Connection;
 
 fn append(snapshot_id: i64, parent: Option<i64>, sequence: i64) -> Vec<TableUpdate> {
     serde_json::from_value(json!([
@@ -267,6 +268,54 @@ async fn another_replica_hears_of_commits_and_drops_through_postgres() {
     })
     .await;
     assert!(gone.is_some(), "replica b kept serving a dropped table");
+    b_store.close().await;
+    h.close().await;
+}
+
+/// A replica hears its own commits twice: at once, in-process, and again as the echo of its own
+/// NOTIFY. The echo must not drop the pointer the commit has just moved, or the loads and
+/// commits that follow every commit would all go to the database.
+#[tokio::test]
+async fn a_replica_keeps_serving_its_own_commit_after_the_echo_of_its_notify() {
+    let h = Harness::postgres().await;
+    let (a, env) = (&h.catalog, &h.env);
+    let (b, b_store) = h.remote_replica(Duration::from_secs(60)).await;
+    let topic = h.table(&h.namespace("lkc-1").await, "orders").await;
+    let listening = eventually(Duration::from_secs(10), || async {
+        a.hears_table_changes() && b.hears_table_changes()
+    })
+    .await;
+    assert!(listening.is_some(), "a replica never started listening");
+    a.table_metadata_location(env, &topic).await.unwrap();
+    b.table_metadata_location(env, &topic).await.unwrap();
+
+    let committed = b
+        .commit_table(env, change(&topic, vec![main_is(None)], append(1, None, 1)))
+        .await
+        .unwrap()
+        .metadata_location
+        .unwrap();
+    // Once replica a has heard the NOTIFY, it has reached b too (one NOTIFY goes to every
+    // listener); a moment more for b to pass it on.
+    let heard = eventually(Duration::from_secs(2), || async {
+        a.table_metadata_location(env, &topic).await.unwrap() == committed
+    })
+    .await;
+    assert!(heard.is_some(), "replica a never heard of b's commit");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Move the row behind every replica's back (no NOTIFY): b answers from memory.
+    let mut db = sqlx::PgConnection::connect(&h.url).await.unwrap();
+    sqlx::query("UPDATE catalog_objects SET metadata_location = 'file:///elsewhere.metadata.json'")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.table_metadata_location(env, &topic).await.unwrap(),
+        committed,
+        "replica b dropped its own commit's pointer when it heard its own NOTIFY"
+    );
+    db.close().await.unwrap();
     b_store.close().await;
     h.close().await;
 }

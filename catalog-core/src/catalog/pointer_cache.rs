@@ -22,12 +22,15 @@ use crate::store::{ObjectListener, ObjectPointer};
 
 /// Most entries kept; beyond it the cache starts over (a full cache of this size is ~20 MB).
 const MAX_ENTRIES: usize = 100_000;
+/// Most objects whose last change is remembered; beyond it, every pointer read before the
+/// latest change is refused, as if that change were to its object.
+const MAX_CHANGED: usize = 10_000;
 
 #[derive(Debug)]
 pub(crate) struct PointerCache {
     entries: RwLock<Entries>,
-    /// Bumped by every change heard: a pointer read from the store before a change is not
-    /// cached after it.
+    /// Bumped by every change heard: a pointer read from the store before a change to its
+    /// object is not cached after it.
     epoch: AtomicU64,
     /// Whether every change is heard now.
     hearing: AtomicBool,
@@ -39,6 +42,26 @@ struct Entries {
     by_name: HashMap<String, (ObjectPointer, Instant)>,
     /// uid -> the name its entry is under.
     names: HashMap<String, String>,
+    /// uid -> the epoch of its last change: a miss on one busy table is still cached while
+    /// other tables change.
+    changed: HashMap<String, u64>,
+    /// Pointers read before this epoch are not cached (changes before it are forgotten).
+    floor: u64,
+}
+
+impl Entries {
+    /// Whether `uid` changed after a pointer read at `ticket`.
+    fn changed_since(&self, uid: &str, ticket: Ticket) -> bool {
+        ticket.0 < self.floor || self.changed.get(uid).is_some_and(|&at| at > ticket.0)
+    }
+
+    fn remember_change(&mut self, uid: &str, epoch: u64) {
+        if self.changed.len() >= MAX_CHANGED {
+            self.changed.clear();
+            self.floor = epoch;
+        }
+        self.changed.insert(uid.to_string(), epoch);
+    }
 }
 
 /// What a miss remembers to cache its answer: the epoch before it read the store.
@@ -80,33 +103,43 @@ impl PointerCache {
         Ticket(self.epoch.load(Ordering::Acquire))
     }
 
-    /// Caches a pointer read from the store, unless a change was heard since `ticket`.
+    /// Caches a pointer read from the store, unless a change to its object was heard since
+    /// `ticket`.
     pub fn insert(&self, key: String, pointer: ObjectPointer, ticket: Ticket) {
         if self.ttl.is_zero() || !self.hearing.load(Ordering::Acquire) {
             return;
         }
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        // Checked under the lock: a change bumps the epoch before it takes the lock to remove.
-        if self.epoch.load(Ordering::Acquire) != ticket.0 {
+        // Checked under the lock. A change takes its epoch before the lock: one that is not
+        // recorded yet removes (or moves) this entry when it gets the lock.
+        if entries.changed_since(&pointer.uid, ticket) {
             return;
         }
         if entries.by_name.len() >= MAX_ENTRIES {
-            *entries = Entries::default();
+            let floor = self.epoch.load(Ordering::Acquire);
+            *entries = Entries {
+                floor,
+                ..Entries::default()
+            };
         }
         entries.names.insert(pointer.uid.clone(), key.clone());
         entries.by_name.insert(key, (pointer, Instant::now()));
     }
 
     fn clear(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        *self.entries.write().unwrap_or_else(|e| e.into_inner()) = Entries::default();
+        let floor = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        *self.entries.write().unwrap_or_else(|e| e.into_inner()) = Entries {
+            floor,
+            ..Entries::default()
+        };
     }
 }
 
 impl ObjectListener for PointerCache {
     fn changed(&self, uid: &str) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.remember_change(uid, epoch);
         if let Some(name) = entries.names.remove(uid) {
             entries.by_name.remove(&name);
         }
@@ -115,8 +148,9 @@ impl ObjectListener for PointerCache {
     /// Updates the entry in place, if there is one under this uid: a rename or drop removes the
     /// uid's entry, so a move heard after it changes nothing, whatever the order.
     fn moved(&self, uid: &str, metadata_location: &str) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.remember_change(uid, epoch);
         let Some(name) = entries.names.get(uid).cloned() else {
             return;
         };
@@ -199,6 +233,54 @@ mod tests {
         // The store was read here (old location); then a commit's change is heard.
         cache.changed("u1");
         cache.insert("t".into(), pointer("u1", "old"), ticket);
+        assert_eq!(cache.get("t"), None);
+    }
+
+    #[test]
+    fn a_pointer_read_before_a_move_is_not_cached_after_it() {
+        let cache = hearing_cache();
+        let ticket = cache.ticket();
+        cache.moved("u1", "new");
+        cache.insert("t".into(), pointer("u1", "old"), ticket);
+        assert_eq!(cache.get("t"), None);
+    }
+
+    #[test]
+    fn changes_to_other_tables_do_not_keep_a_pointer_out() {
+        let cache = hearing_cache();
+        let ticket = cache.ticket();
+        cache.changed("u2");
+        cache.moved("u3", "elsewhere");
+        cache.insert("t".into(), pointer("u1", "a"), ticket);
+        assert_eq!(
+            cache.get("t").map(|p| p.metadata_location),
+            Some("a".into())
+        );
+    }
+
+    #[test]
+    fn once_changes_are_forgotten_every_older_read_is_refused() {
+        let cache = hearing_cache();
+        let ticket = cache.ticket();
+        cache.changed("u1");
+        // So many other objects change that u1's change is forgotten.
+        for i in 0..MAX_CHANGED {
+            cache.changed(&format!("other-{i}"));
+        }
+        cache.insert("t".into(), pointer("u1", "old"), ticket);
+        assert_eq!(cache.get("t"), None);
+        // A read after them is cached.
+        cache.insert("t".into(), pointer("u1", "new"), cache.ticket());
+        assert!(cache.get("t").is_some());
+    }
+
+    #[test]
+    fn a_read_from_before_deafness_is_not_cached_after_it() {
+        let cache = hearing_cache();
+        let ticket = cache.ticket();
+        cache.deaf();
+        cache.resynchronized();
+        cache.insert("t".into(), pointer("u1", "a"), ticket);
         assert_eq!(cache.get("t"), None);
     }
 

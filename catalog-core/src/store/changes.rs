@@ -6,7 +6,9 @@
 //! - Postgres: the change is also sent with `NOTIFY` (after the commit, batched, on a connection
 //!   of its own; inside the commit it would take Postgres' notify lock and serialize every
 //!   commit), and each replica `LISTEN`s. While that listening connection is down, listeners are
-//!   told so, and must not trust what they cached: a change may go unheard.
+//!   told so, and must not trust what they cached: a change may go unheard. A replica ignores
+//!   the echo of its own notifications: it told its listeners when it made the change, and
+//!   hearing it again would drop what they had just updated.
 //! - SQLite is embedded: one server process per database file, so announcing in-process is all.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,8 +21,11 @@ use tokio::sync::mpsc;
 
 /// The Postgres channel changes are announced on.
 const CHANNEL: &str = "frazil_objects";
-/// A `NOTIFY` payload holds at most 8,000 bytes; uids are 36.
+/// A `NOTIFY` payload holds at most 8,000 bytes: the sender's id (32) and up to 200 uids (36
+/// each, with separators).
 const UIDS_PER_NOTIFY: usize = 200;
+/// Between the sending replica's id and the uids in a payload.
+const SENDER_END: char = ':';
 /// Pause before reconnecting a lost `LISTEN` or `NOTIFY` connection.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
@@ -39,7 +44,6 @@ pub trait ObjectListener: Send + Sync {
 
 /// The store's side: who listens, and (Postgres) the connections that carry changes between
 /// replicas.
-#[derive(Default)]
 pub(crate) struct Changes {
     listeners: Mutex<Vec<Weak<dyn ObjectListener>>>,
     /// Whether every change is heard now (always for SQLite; while `LISTEN`ing for Postgres).
@@ -47,6 +51,8 @@ pub(crate) struct Changes {
     /// Postgres: uids to `NOTIFY` other replicas of.
     outgoing: Mutex<Option<mpsc::UnboundedSender<String>>>,
     closed: AtomicBool,
+    /// This process's id in the payloads it sends, to know its own echo.
+    replica: String,
 }
 
 impl std::fmt::Debug for Changes {
@@ -58,9 +64,19 @@ impl std::fmt::Debug for Changes {
 }
 
 impl Changes {
+    fn new() -> Self {
+        Self {
+            listeners: Mutex::default(),
+            hearing: AtomicBool::new(false),
+            outgoing: Mutex::default(),
+            closed: AtomicBool::new(false),
+            replica: uuid::Uuid::new_v4().simple().to_string(),
+        }
+    }
+
     /// In-process only (SQLite): every change passes through this process.
     pub fn in_process() -> Arc<Self> {
-        let changes = Arc::new(Self::default());
+        let changes = Arc::new(Self::new());
         changes.hearing.store(true, Ordering::SeqCst);
         changes
     }
@@ -68,7 +84,7 @@ impl Changes {
     /// Between replicas over Postgres at `url`; needs a Tokio runtime (else nothing is heard
     /// from other replicas, and listeners are told so).
     pub fn postgres(url: &str) -> Arc<Self> {
-        let changes = Arc::new(Self::default());
+        let changes = Arc::new(Self::new());
         if tokio::runtime::Handle::try_current().is_ok() {
             let (tx, rx) = mpsc::unbounded_channel();
             *lock(&changes.outgoing) = Some(tx);
@@ -107,6 +123,16 @@ impl Changes {
             for uid in uids {
                 let _ = tx.send(uid.to_string());
             }
+        }
+    }
+
+    /// The uids in a payload another replica sent (`sender:uid,uid,...`); `None` for this
+    /// replica's own. A payload without a sender (from an older replica) is all uids.
+    fn others_changes<'a>(&self, payload: &'a str) -> Option<&'a str> {
+        match payload.split_once(SENDER_END) {
+            Some((sender, _)) if sender == self.replica => None,
+            Some((_, uids)) => Some(uids),
+            None => Some(payload),
         }
     }
 
@@ -184,12 +210,10 @@ async fn hear(listener: &mut PgListener, changes: &Weak<Changes>) {
         if hub.closed.load(Ordering::SeqCst) {
             return;
         }
-        hub.each_listener(|l| {
-            notification
-                .payload()
-                .split(',')
-                .for_each(|uid| l.changed(uid))
-        });
+        let Some(uids) = hub.others_changes(notification.payload()) else {
+            continue;
+        };
+        hub.each_listener(|l| uids.split(',').for_each(|uid| l.changed(uid)));
     }
 }
 
@@ -204,7 +228,10 @@ async fn notify_loop(url: String, mut rx: mpsc::UnboundedReceiver<String>, chang
                 Err(_) => break,
             }
         }
-        let payload = uids.join(",");
+        let Some(sender) = changes.upgrade().map(|c| c.replica.clone()) else {
+            return;
+        };
+        let payload = format!("{sender}{SENDER_END}{}", uids.join(","));
         loop {
             if changes
                 .upgrade()
@@ -242,4 +269,21 @@ async fn send(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_skips_its_own_echo_and_reads_others_and_older_payloads() {
+        let (me, other) = (Changes::new(), Changes::new());
+        let mine = format!("{}{SENDER_END}u1,u2", me.replica);
+        let theirs = format!("{}{SENDER_END}u3", other.replica);
+        assert_eq!(me.others_changes(&mine), None);
+        assert_eq!(me.others_changes(&theirs), Some("u3"));
+        assert_eq!(other.others_changes(&mine), Some("u1,u2"));
+        // Sent by a replica from before senders were named.
+        assert_eq!(me.others_changes("u4,u5"), Some("u4,u5"));
+    }
 }

@@ -16,7 +16,7 @@ pub struct Harness {
     pub env: Environment,
     _dir: tempfile::TempDir,
     store: SqlStore,
-    url: String,
+    pub url: String,
     postgres_db: Option<String>,
 }
 
