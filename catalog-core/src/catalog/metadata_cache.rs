@@ -41,9 +41,20 @@ pub(crate) struct MetadataCache(moka::sync::Cache<String, (Arc<ParsedMetadata>, 
 
 impl Default for MetadataCache {
     fn default() -> Self {
+        Self::with_capacity(CAPACITY_BYTES)
+    }
+}
+
+impl MetadataCache {
+    /// Least recently used entries go first. Every commit adds a new location, and the newest
+    /// is the one the next commit needs; moka's default admission policy (TinyLFU) turns away
+    /// a new entry that has not been used yet once the cache is full, which made every commit
+    /// of a busy catalog re-read and re-parse the metadata.
+    fn with_capacity(bytes: u64) -> Self {
         Self(
             moka::sync::Cache::builder()
-                .max_capacity(CAPACITY_BYTES)
+                .max_capacity(bytes)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .weigher(
                     |location: &String, (_, text_bytes): &(Arc<ParsedMetadata>, u32)| {
                         u32::try_from(location.len())
@@ -54,9 +65,7 @@ impl Default for MetadataCache {
                 .build(),
         )
     }
-}
 
-impl MetadataCache {
     pub fn get(&self, location: &str) -> Option<Arc<ParsedMetadata>> {
         self.0.get(location).map(|(parsed, _)| parsed)
     }
@@ -65,5 +74,35 @@ impl MetadataCache {
     pub fn insert(&self, location: String, parsed: Arc<ParsedMetadata>, text_bytes: usize) {
         let weight = u32::try_from(text_bytes).unwrap_or(u32::MAX);
         self.0.insert(location, (parsed, weight));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::tables::to_json;
+
+    #[test]
+    fn a_full_cache_still_takes_the_newest_metadata() {
+        let parsed = || {
+            let (metadata, _) = crate::commit::tests::table();
+            let text = to_json(&metadata).unwrap();
+            Arc::new(ParsedMetadata::from_json(&text).unwrap())
+        };
+        let entry = parsed();
+        let cache = MetadataCache::with_capacity(10_000);
+        // Versions of a busy table, each used once by the commit after it, fill the cache.
+        for version in 0..100 {
+            let location = format!("file:///w/t/metadata/{version:05}.metadata.json");
+            cache.insert(location.clone(), entry.clone(), 1_000);
+            cache.0.run_pending_tasks();
+            assert!(
+                cache.get(&location).is_some(),
+                "version {version} was turned away"
+            );
+        }
+        assert!(cache
+            .get("file:///w/t/metadata/00000.metadata.json")
+            .is_none());
     }
 }

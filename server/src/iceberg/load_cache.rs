@@ -45,9 +45,19 @@ pub struct LoadCache(moka::future::Cache<Key, Bytes>);
 
 impl Default for LoadCache {
     fn default() -> Self {
+        Self::with_capacity(CAPACITY_BYTES)
+    }
+}
+
+impl LoadCache {
+    fn with_capacity(bytes: u64) -> Self {
         Self(
             moka::future::Cache::builder()
-                .max_capacity(CAPACITY_BYTES)
+                .max_capacity(bytes)
+                // Keys name immutable versions: the newest is the one clients load next, and
+                // moka's default (TinyLFU) would turn it away from a full cache until it had
+                // been asked for a few times.
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .weigher(|(location, _, _): &Key, body: &Bytes| {
                     u32::try_from(location.len() + body.len()).unwrap_or(u32::MAX)
                 })
@@ -77,5 +87,34 @@ impl LoadCache {
             .try_get_with(key, build)
             .await
             .map_err(|e| (*e).clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_cache_still_keeps_the_newest_version() {
+        let cache = LoadCache::with_capacity(10_000);
+        let config = HashMap::new();
+        let body = Bytes::from(vec![b' '; 1_000]);
+        // Each commit's new version, built once by the first reload and wanted by the next.
+        for version in 0..100 {
+            let location = format!("file:///w/t/metadata/{version:05}.metadata.json");
+            let built = cache
+                .get_or_build(&location, Snapshots::Refs, &config, async {
+                    Ok(body.clone())
+                })
+                .await;
+            assert!(built.is_ok());
+            cache.0.run_pending_tasks().await;
+            let again = cache
+                .get_or_build(&location, Snapshots::Refs, &config, async {
+                    Err(Miss::Moved)
+                })
+                .await;
+            assert!(again.is_ok(), "version {version} was turned away");
+        }
     }
 }
