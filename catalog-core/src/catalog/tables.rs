@@ -406,8 +406,9 @@ pub(crate) async fn write_metadata(
 }
 
 /// The metadata as JSON, with its lists in a stable order: snapshots in commit order (readers
-/// take the last as the newest), schemas, specs and sort orders by id. The builder keeps them in
-/// hash maps, which would shuffle them on every write.
+/// take the last as the newest), schemas, specs and sort orders by id; and the keys of `refs`
+/// and `properties` in name order. The builder keeps them in hash maps, which would shuffle them
+/// on every write.
 pub(crate) fn to_json(metadata: &TableMetadata) -> Result<String> {
     Ok(serialize_metadata(metadata)?.0)
 }
@@ -429,8 +430,14 @@ pub(crate) fn serialize_metadata(metadata: &TableMetadata) -> Result<(String, Re
         .map(|(list, raw, key)| Ok((list, sort_list(raw, *key)?)))
         .collect::<std::result::Result<_, serde_json::Error>>()
         .map_err(fail)?;
-    for (list, raw) in &sorted {
-        document.insert(list, raw);
+    let ordered: Vec<(&str, Box<RawValue>)> = ORDERED_MAPS
+        .iter()
+        .filter_map(|map| Some((*map, document.get(map)?)))
+        .map(|(map, raw)| Ok((map, sort_map(raw)?)))
+        .collect::<std::result::Result<_, serde_json::Error>>()
+        .map_err(fail)?;
+    for (key, raw) in sorted.iter().chain(&ordered) {
+        document.insert(key, raw);
     }
     let ref_types = match document.get("refs") {
         Some(refs) => ref_types(refs.get()).map_err(fail)?,
@@ -462,6 +469,14 @@ const ORDERED_LISTS: [(&str, SortKey); 4] = [
     ("partition-specs", |i| [i.spec_id, None, None]),
     ("sort-orders", |i| [i.order_id, None, None]),
 ];
+
+/// Top-level objects whose keys are written in name order.
+const ORDERED_MAPS: [&str; 2] = ["refs", "properties"];
+
+fn sort_map(map: &RawValue) -> serde_json::Result<Box<RawValue>> {
+    let entries: BTreeMap<&str, &RawValue> = serde_json::from_str(map.get())?;
+    serde_json::value::to_raw_value(&entries)
+}
 
 fn sort_list(list: &RawValue, key: SortKey) -> serde_json::Result<Box<RawValue>> {
     let items: Vec<&RawValue> = serde_json::from_str(list.get())?;
@@ -521,13 +536,16 @@ mod tests {
         json!({"type": "struct", "fields": fields})
     }
 
-    /// A table with two more schemas and 30 snapshots (ids not in commit order), a branch and a tag.
+    /// A table with two more schemas, four properties and 30 snapshots (ids not in commit
+    /// order), a branch and a tag.
     fn evolved_table() -> TableMetadata {
         let (base, _) = crate::commit::tests::table();
         let now = chrono::Utc::now().timestamp_millis();
         let mut updates = vec![
             json!({"action": "add-schema", "schema": schema(2)}),
             json!({"action": "add-schema", "schema": schema(3)}),
+            json!({"action": "set-properties", "updates": {"write.format.default": "parquet",
+                "commit.retry.num-retries": "4", "owner": "materializer", "a.b": "c"}}),
         ];
         let mut parent = None;
         for seq in 1..=30i64 {
