@@ -84,12 +84,8 @@ mod tests {
 
     #[test]
     fn a_full_cache_still_takes_the_newest_metadata() {
-        let parsed = || {
-            let (metadata, _) = crate::commit::tests::table();
-            let text = to_json(&metadata).unwrap();
-            Arc::new(ParsedMetadata::from_json(&text).unwrap())
-        };
-        let entry = parsed();
+        let (metadata, _) = crate::commit::tests::table();
+        let entry = Arc::new(ParsedMetadata::from_json(&to_json(&metadata).unwrap()).unwrap());
         let cache = MetadataCache::with_capacity(10_000);
         // Versions of a busy table, each used once by the commit after it, fill the cache.
         for version in 0..100 {

@@ -50,6 +50,14 @@ struct Entries {
 }
 
 impl Entries {
+    /// No entries, and no pointer read before `floor` to be cached.
+    fn starting_at(floor: u64) -> Self {
+        Self {
+            floor,
+            ..Self::default()
+        }
+    }
+
     /// Whether `uid` changed after a pointer read at `ticket`.
     fn changed_since(&self, uid: &str, ticket: Ticket) -> bool {
         ticket.0 < self.floor || self.changed.get(uid).is_some_and(|&at| at > ticket.0)
@@ -116,11 +124,7 @@ impl PointerCache {
             return;
         }
         if entries.by_name.len() >= MAX_ENTRIES {
-            let floor = self.epoch.load(Ordering::Acquire);
-            *entries = Entries {
-                floor,
-                ..Entries::default()
-            };
+            *entries = Entries::starting_at(self.epoch.load(Ordering::Acquire));
         }
         entries.names.insert(pointer.uid.clone(), key.clone());
         entries.by_name.insert(key, (pointer, Instant::now()));
@@ -128,10 +132,7 @@ impl PointerCache {
 
     fn clear(&self) {
         let floor = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
-        *self.entries.write().unwrap_or_else(|e| e.into_inner()) = Entries {
-            floor,
-            ..Entries::default()
-        };
+        *self.entries.write().unwrap_or_else(|e| e.into_inner()) = Entries::starting_at(floor);
     }
 }
 

@@ -88,7 +88,13 @@ impl Changes {
         if tokio::runtime::Handle::try_current().is_ok() {
             let (tx, rx) = mpsc::unbounded_channel();
             *lock(&changes.outgoing) = Some(tx);
-            tokio::spawn(notify_loop(url.to_string(), rx, Arc::downgrade(&changes)));
+            let sender = changes.replica.clone();
+            tokio::spawn(notify_loop(
+                url.to_string(),
+                sender,
+                rx,
+                Arc::downgrade(&changes),
+            ));
             tokio::spawn(listen_loop(url.to_string(), Arc::downgrade(&changes)));
         }
         changes
@@ -218,7 +224,12 @@ async fn hear(listener: &mut PgListener, changes: &Weak<Changes>) {
 }
 
 /// Sends this process's changes to the other replicas, as many per `NOTIFY` as are waiting.
-async fn notify_loop(url: String, mut rx: mpsc::UnboundedReceiver<String>, changes: Weak<Changes>) {
+async fn notify_loop(
+    url: String,
+    sender: String,
+    mut rx: mpsc::UnboundedReceiver<String>,
+    changes: Weak<Changes>,
+) {
     let mut connection: Option<PgConnection> = None;
     while let Some(first) = rx.recv().await {
         let mut uids = vec![first];
@@ -228,9 +239,6 @@ async fn notify_loop(url: String, mut rx: mpsc::UnboundedReceiver<String>, chang
                 Err(_) => break,
             }
         }
-        let Some(sender) = changes.upgrade().map(|c| c.replica.clone()) else {
-            return;
-        };
         let payload = format!("{sender}{SENDER_END}{}", uids.join(","));
         loop {
             if changes
