@@ -4,6 +4,8 @@
 #
 #   FRAZIL_TEST_POSTGRES_URL="$(scripts/ensure-postgres.sh)"
 #
+# PostgreSQL itself is installed from Debian's packages (apt-get) when it is missing.
+#
 # Order of attempts:
 #   1. $FRAZIL_TEST_POSTGRES_URL if it is set and answers;
 #   2. a server already answering on 127.0.0.1:5432 (postgres://postgres@127.0.0.1:5432/postgres);
@@ -61,9 +63,25 @@ if [ -n "${FRAZIL_TEST_POSTGRES_URL:-}" ]; then
     log "FRAZIL_TEST_POSTGRES_URL=$FRAZIL_TEST_POSTGRES_URL does not answer; trying the local server"
 fi
 
-if ! pg_bin psql >/dev/null; then
-    log "psql not found; install PostgreSQL (e.g. apt-get install -y postgresql)"
-    exit 1
+# Install Debian's PostgreSQL when the machine has none (CI and fresh machines start without it).
+install_postgres() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        log "PostgreSQL is not installed and apt-get is missing: install PostgreSQL 13 or newer"
+        return 1
+    fi
+    local sudo=()
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null 2>&1 || { log "installing PostgreSQL needs root or sudo"; return 1; }
+        sudo=(sudo -n)
+    fi
+    log "PostgreSQL is not installed: apt-get install -y postgresql"
+    "${sudo[@]}" apt-get update -qq >&2
+    # The package's own post-install may start its cluster; step 3 below copes either way.
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql </dev/null >&2
+}
+
+if ! pg_bin psql >/dev/null || ! pg_bin initdb >/dev/null; then
+    install_postgres || exit 1
 fi
 
 # FRAZIL_TEST_PG_THROWAWAY=1 skips straight to a throw-away cluster (steps 2 and 3 are skipped).
