@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use frazil_catalog::store::SqliteSync;
 use frazil_storage::{S3Settings, StorageConfig};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,9 @@ pub struct Config {
     /// `sqlite://...` or `postgres://...`; default `sqlite://{data_dir}/frazil.db`.
     pub database_url: Option<String>,
     pub database_max_connections: u32,
+    /// SQLite only: `full` syncs every commit to disk before acknowledging it (survives power
+    /// loss); `normal` syncs at checkpoints (faster; a power loss can lose the last commits).
+    pub sqlite_synchronous: SqliteSync,
     /// Run pending migrations at start-up.
     pub migrate_on_start: bool,
     /// Storage of the default environment: `file:///...` or `s3://bucket/prefix`;
@@ -43,6 +47,10 @@ pub struct Config {
     /// to it, in milliseconds (0: every load reads it from the database). Changes are heard at
     /// once (Postgres: LISTEN/NOTIFY); this bounds staleness should a replica die mid-commit.
     pub table_cache_ttl_ms: u64,
+    /// The master key that seals stored secrets (signing keys): 32 bytes as base64. Else read
+    /// from `master_key_file`, else from `{data_dir}/master.key` (generated on first start).
+    pub master_key: Option<String>,
+    pub master_key_file: Option<PathBuf>,
     /// The server administrator's credentials to create on first start (else one is generated).
     pub bootstrap_client_id: Option<String>,
     pub bootstrap_client_secret: Option<String>,
@@ -55,6 +63,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./frazil-data"),
             database_url: None,
             database_max_connections: 10,
+            sqlite_synchronous: SqliteSync::Full,
             migrate_on_start: true,
             warehouse: None,
             s3_region: None,
@@ -69,6 +78,8 @@ impl Default for Config {
             request_timeout_ms: 60_000,
             token_lifetime_seconds: 3600,
             table_cache_ttl_ms: 5_000,
+            master_key: None,
+            master_key_file: None,
             bootstrap_client_id: None,
             bootstrap_client_secret: None,
         }

@@ -10,6 +10,7 @@ use base64::Engine;
 
 use super::Catalog;
 use crate::access::{Principal, Role};
+use crate::secrets::is_sealed;
 use crate::store::{ApiKeyRecord, SigningKeyRecord};
 use crate::{CatalogError, Result};
 
@@ -247,12 +248,58 @@ impl Catalog {
         self.create_api_key(new).await.map(Some)
     }
 
+    /// The unretired signing keys, newest first, their private keys opened.
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
-        self.store.signing_keys().await
+        let records = self.store.signing_keys(false).await?;
+        records
+            .into_iter()
+            .map(|record| self.open_signing_key(record))
+            .collect()
     }
 
+    /// Stores a new signing key, its private key sealed with the master key.
     pub async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<()> {
-        self.store.insert_signing_key(key).await
+        let sealed = SigningKeyRecord {
+            private_key: self
+                .master_key()?
+                .seal(&signing_key_context(&key.kid), &key.private_key)?,
+            ..key.clone()
+        };
+        self.store.insert_signing_key(&sealed).await
+    }
+
+    /// Seals the private keys stored in clear text before sealing existed (retired keys too);
+    /// returns how many. Every sealed key must open with this master key, so a wrong master key
+    /// is found at start-up rather than at the first token.
+    pub async fn seal_signing_keys(&self) -> Result<usize> {
+        let master_key = self.master_key()?;
+        let mut sealed = 0;
+        for record in self.store.signing_keys(true).await? {
+            if is_sealed(&record.private_key) {
+                master_key.open(&signing_key_context(&record.kid), &record.private_key)?;
+                continue;
+            }
+            let private_key =
+                master_key.seal(&signing_key_context(&record.kid), &record.private_key)?;
+            self.store
+                .set_signing_key_private(&record.kid, &private_key)
+                .await?;
+            sealed += 1;
+        }
+        Ok(sealed)
+    }
+
+    fn open_signing_key(&self, record: SigningKeyRecord) -> Result<SigningKeyRecord> {
+        if !is_sealed(&record.private_key) {
+            return Ok(record); // stored before sealing; `seal_signing_keys` seals it at start-up
+        }
+        let private_key = self
+            .master_key()?
+            .open(&signing_key_context(&record.kid), &record.private_key)?;
+        Ok(SigningKeyRecord {
+            private_key,
+            ..record
+        })
     }
 
     /// Retires signing keys other than `keep` created before `before_ms`.
@@ -261,4 +308,9 @@ impl Catalog {
             .retire_signing_keys(keep, before_ms, now_ms())
             .await
     }
+}
+
+/// What a signing key's sealed private key is bound to.
+fn signing_key_context(kid: &str) -> String {
+    format!("signing key {kid}")
 }

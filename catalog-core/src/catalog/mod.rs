@@ -27,6 +27,7 @@ pub use views::{CreateView, LoadedView, ViewChange};
 pub(crate) use metadata_cache::RefTypes;
 
 use crate::model::{Environment, NewEnvironment, Page, PageRequest};
+use crate::secrets::MasterKey;
 use crate::store::{MetadataStore, ObjectListener};
 use crate::{CatalogError, Result};
 
@@ -53,6 +54,8 @@ pub struct Catalog {
     pointers: Arc<pointer_cache::PointerCache>,
     /// `(org, env)` -> the environment: every catalog request names one.
     environments: moka::future::Cache<(String, String), Environment>,
+    /// Seals the secrets the store keeps (signing keys); without it none can be stored or read.
+    master_key: Option<MasterKey>,
 }
 
 impl Catalog {
@@ -76,13 +79,36 @@ impl Catalog {
                 .max_capacity(10_000)
                 .time_to_live(ENVIRONMENT_CACHE_TTL)
                 .build(),
+            master_key: None,
         }
+    }
+
+    /// This catalog, sealing the secrets it stores with `master_key`.
+    pub fn with_master_key(mut self, master_key: MasterKey) -> Self {
+        self.master_key = Some(master_key);
+        self
+    }
+
+    fn master_key(&self) -> Result<&MasterKey> {
+        self.master_key.as_ref().ok_or_else(|| {
+            CatalogError::Internal("no master key: the catalog cannot seal or open secrets".into())
+        })
     }
 
     /// Whether this replica hears every change to tables now, so that loads are served from its
     /// cache of table pointers (Postgres: while it is LISTENing).
     pub fn hears_table_changes(&self) -> bool {
         self.pointers.is_hearing()
+    }
+
+    /// Deletes the outbox's change events older than `retention`; returns how many. Nothing
+    /// reads the outbox yet (the Glue sync will), so events are kept for a fixed time.
+    pub async fn prune_change_events(&self, retention: Duration) -> Result<u64> {
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let before_ms = chrono::Utc::now()
+            .timestamp_millis()
+            .saturating_sub(retention_ms);
+        self.store.prune_table_events(before_ms).await
     }
 
     /// Makes sure organization `org` has environment `env` (the embedded default's first start).
