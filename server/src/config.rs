@@ -43,6 +43,9 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Lifetime of access tokens, in seconds.
     pub token_lifetime_seconds: u64,
+    /// Most API key secrets checked (argon2id) at once; 0: one per core. Beyond it a token
+    /// request waits briefly, then gets 503.
+    pub max_secret_verifications: usize,
     /// Longest a replica trusts a table's cached metadata location when it heard of no change
     /// to it, in milliseconds (0: every load reads it from the database). Changes are heard at
     /// once (Postgres: LISTEN/NOTIFY); this bounds staleness should a replica die mid-commit.
@@ -77,6 +80,7 @@ impl Default for Config {
             max_body_bytes: 32 * 1024 * 1024,
             request_timeout_ms: 60_000,
             token_lifetime_seconds: 3600,
+            max_secret_verifications: 0,
             table_cache_ttl_ms: 5_000,
             master_key: None,
             master_key_file: None,

@@ -218,7 +218,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await?;
     cli::bootstrap(&config, &catalog).await?;
     let lifetime = Duration::from_secs(config.token_lifetime_seconds.max(1));
-    let auth = Arc::new(Authenticator::new(catalog.clone(), lifetime).await?);
+    let auth = Arc::new(
+        Authenticator::new(catalog.clone(), lifetime, config.max_secret_verifications).await?,
+    );
     spawn_key_refresh(auth.clone());
     housekeeping::spawn(catalog.clone());
     let state = AppState {

@@ -1,6 +1,8 @@
 //! API keys: the OAuth2 client credentials of Frazil. A key id and a secret shown once; only an
 //! argon2id hash of the secret is stored.
 
+use std::sync::LazyLock;
+
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -107,10 +109,23 @@ async fn hash_secret(secret: String) -> Result<String> {
     .map_err(|e| CatalogError::Internal(e.to_string()))?
 }
 
-/// Constant-time verification of `secret` against a stored argon2id hash.
-pub async fn verify_secret(secret: String, hash: String) -> bool {
+/// An argon2id hash of a random secret, made with the same parameters as every stored hash: an
+/// unknown client id is checked against it, so that it costs what a known one costs and the
+/// answer's timing does not tell which ids exist.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(generate_secret().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
+
+/// Constant-time verification of `secret` against a stored argon2id hash (`None`: against
+/// [`DUMMY_HASH`], which never matches).
+pub async fn verify_secret(secret: String, hash: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|parsed| {
+        let hash = hash.as_deref().unwrap_or(DUMMY_HASH.as_str());
+        PasswordHash::new(hash).is_ok_and(|parsed| {
             Argon2::default()
                 .verify_password(secret.as_bytes(), &parsed)
                 .is_ok()
@@ -205,16 +220,17 @@ impl Catalog {
         Ok(())
     }
 
-    /// Checks a client id and secret. Every failure reads the same, so that a caller cannot tell
-    /// an unknown key from a wrong secret.
+    /// Checks a client id and secret. Every failure reads the same and costs the same (an unknown
+    /// id is checked against a dummy hash), so that a caller cannot tell an unknown key from a
+    /// wrong secret, by the answer or by its timing.
     pub async fn authenticate_api_key(&self, id: &str, secret: &str) -> Result<ApiKey> {
         let invalid = || CatalogError::Unauthorized("Invalid client credentials".into());
-        let Some(record) = self.store.api_key(id).await? else {
+        let record = self.store.api_key(id).await?;
+        let hash = record.as_ref().map(|r| r.secret_hash.clone());
+        let verified = verify_secret(secret.to_string(), hash).await;
+        let Some(record) = record.filter(|_| verified) else {
             return Err(invalid());
         };
-        if !verify_secret(secret.to_string(), record.secret_hash.clone()).await {
-            return Err(invalid());
-        }
         let key = from_record(record)?;
         if !key.is_active(now_ms()) {
             return Err(invalid());

@@ -26,6 +26,7 @@ pub use views::{CreateView, LoadedView, ViewChange};
 
 pub(crate) use metadata_cache::RefTypes;
 
+use crate::access::{Access, Principal};
 use crate::model::{Environment, NewEnvironment, Page, PageRequest};
 use crate::secrets::MasterKey;
 use crate::store::{MetadataStore, ObjectListener};
@@ -158,17 +159,37 @@ impl Catalog {
             .await;
     }
 
-    /// The environment a `warehouse` names: `{org}/{env}`, or an environment id that is unique.
-    pub async fn environment_for_warehouse(&self, warehouse: &str) -> Result<Environment> {
+    /// The environment a `warehouse` names for `principal`, once it may read there:
+    /// `{org}/{env}`, or a bare environment id, looked up within the principal's organization
+    /// (server-wide, where unique, for a server key). One it may not read answers exactly as a
+    /// missing one: NoSuchWarehouse with the name as given, so other tenants' ids cannot be
+    /// probed.
+    pub async fn environment_for_warehouse(
+        &self,
+        warehouse: &str,
+        principal: &Principal,
+    ) -> Result<Environment> {
         let warehouse = warehouse.trim_matches('/');
-        if let Some((org, env)) = warehouse.split_once('/') {
-            return self.environment(org, env).await;
-        }
-        let mut found = self.store.environments_with_id(warehouse).await?;
-        match found.len() {
-            1 => Ok(found.remove(0)),
-            _ => Err(CatalogError::NoSuchWarehouse(warehouse.to_string())),
-        }
+        let as_given = |e: CatalogError| match e {
+            CatalogError::NoSuchWarehouse(_) => CatalogError::NoSuchWarehouse(warehouse.into()),
+            e => e,
+        };
+        let (org, env) = match (warehouse.split_once('/'), &principal.org_id) {
+            (Some((org, env)), _) => (org.to_string(), env.to_string()),
+            (None, Some(org)) => (org.clone(), warehouse.to_string()),
+            (None, None) => {
+                let mut found = self.store.environments_with_id(warehouse).await?;
+                if found.len() != 1 {
+                    return Err(CatalogError::NoSuchWarehouse(warehouse.into()));
+                }
+                let env = found.remove(0);
+                (env.org_id, env.id)
+            }
+        };
+        principal
+            .authorize(&org, Some(&env), Access::Read)
+            .map_err(as_given)?;
+        self.environment(&org, &env).await.map_err(as_given)
     }
 
     /// The storage of an environment, opened once per process.

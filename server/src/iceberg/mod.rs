@@ -291,7 +291,7 @@ mod tests {
             .await
             .unwrap();
         let auth = Arc::new(
-            crate::auth::Authenticator::new(catalog.clone(), std::time::Duration::from_secs(60))
+            crate::auth::Authenticator::new(catalog.clone(), std::time::Duration::from_secs(60), 0)
                 .await
                 .unwrap(),
         );
