@@ -39,6 +39,8 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Lifetime of access tokens, in seconds.
     pub token_lifetime_seconds: u64,
+    /// How often each replica deletes expired Idempotency-Key records, in milliseconds.
+    pub idempotency_prune_interval_ms: u64,
     /// Longest a replica trusts a table's cached metadata location when it heard of no change
     /// to it, in milliseconds (0: every load reads it from the database). Changes are heard at
     /// once (Postgres: LISTEN/NOTIFY); this bounds staleness should a replica die mid-commit.
@@ -68,6 +70,7 @@ impl Default for Config {
             max_body_bytes: 32 * 1024 * 1024,
             request_timeout_ms: 60_000,
             token_lifetime_seconds: 3600,
+            idempotency_prune_interval_ms: 60_000,
             table_cache_ttl_ms: 5_000,
             bootstrap_client_id: None,
             bootstrap_client_secret: None,

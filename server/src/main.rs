@@ -188,6 +188,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let lifetime = Duration::from_secs(config.token_lifetime_seconds.max(1));
     let auth = Arc::new(Authenticator::new(catalog.clone(), lifetime).await?);
     spawn_key_refresh(auth.clone());
+    idempotency::spawn_pruner(
+        store.clone(),
+        Duration::from_millis(config.idempotency_prune_interval_ms.max(1)),
+    );
     let state = AppState {
         catalog,
         store: store.clone(),
