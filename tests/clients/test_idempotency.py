@@ -226,13 +226,21 @@ def key_row(server, k: str) -> dict | None:
     return dict(zip(cols, rows[0])) if rows else None
 
 
-def retry_until_answered(http, url: str, body: dict, k: str, deadline_s: float = 120) -> tuple[requests.Response, list[int]]:
+def retry_until_answered(http, url: str, body: dict, k: str, deadline_s: float = 120) -> tuple[requests.Response, list]:
     """Sends the request with key `k` until it gets a final answer; only "still running" (503)
     and "cut, state unknown" (504) ask for another try. Returns the answer and the statuses seen."""
-    seen = []
+    seen: list = []
     deadline = time.monotonic() + deadline_s
     while True:
-        r = http.post(url, json=body, headers=with_key(k), timeout=TIMEOUT)
+        try:
+            r = http.post(url, json=body, headers=with_key(k), timeout=TIMEOUT)
+        except requests.ConnectionError:
+            # the half-million-property commit keeps a worker thread of the debug build busy for
+            # seconds, and a connection waiting on that worker may be closed: a client retries
+            seen.append("closed")
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.2)
+            continue
         seen.append(r.status_code)
         if r.status_code not in (503, 504):
             return r, seen
@@ -268,7 +276,7 @@ def test_commit_cut_by_the_timeout_is_replayed(slow):
     assert replayed.status_code == 200, (seen, replayed.text[:500])
     # while the commit runs, a retry waits and then hears "still running" (503), or is cut by its
     # own timeout (504) when the busy server answers it late: neither runs the commit again
-    assert set(seen[:-1]) <= {503, 504}, seen
+    assert set(seen[:-1]) <= {503, 504, "closed"}, seen
     loaded = http.get(url, timeout=TIMEOUT)
     assert loaded.status_code == 200
     landed = loaded.json()
