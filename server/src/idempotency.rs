@@ -136,7 +136,10 @@ struct Timing {
 
 impl Timing {
     fn of(state: &AppState) -> Timing {
-        let timeout = state.request_timeout;
+        Timing::for_timeout(state.request_timeout)
+    }
+
+    fn for_timeout(timeout: Duration) -> Timing {
         let lease = timeout + LEASE_MARGIN.max(timeout / 10);
         Timing {
             lease,
@@ -516,6 +519,18 @@ mod tests {
         assert!(!post("/namespaces/ns/tables/t/metrics"));
         assert!(declares_key(&Method::DELETE, "/x/namespaces/ns"));
         assert!(!declares_key(&Method::GET, "/x/namespaces/ns"));
+    }
+
+    #[test]
+    fn a_claim_outlives_the_request_timeout_by_a_margin_and_a_duplicate_answers_within_it() {
+        let default = Timing::for_timeout(Duration::from_secs(60));
+        assert_eq!(default.lease, Duration::from_secs(66));
+        assert_eq!(default.renew_every, Duration::from_secs(22));
+        assert_eq!(default.wait_for_first, WAIT_FOR_FIRST);
+        let short = Timing::for_timeout(Duration::from_millis(1000));
+        assert_eq!(short.lease, Duration::from_millis(2000));
+        assert!(short.wait_for_first < Duration::from_millis(1000));
+        assert_eq!(short.lease_until(5_000), 7_000);
     }
 
     #[test]
