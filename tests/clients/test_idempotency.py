@@ -400,3 +400,52 @@ def test_expired_records_are_pruned(slow):
         assert time.monotonic() < deadline, "expired records were not pruned"
         time.sleep(0.1)
     assert key_row(slow, fresh) is not None
+
+
+def test_every_metadata_answer_is_replayed_the_same(server):
+    """Create, register, unregister, view replace and view register keep only the metadata file's
+    location; each replay is the first answer, byte for byte, and changes nothing."""
+    http, base = server.http(), f"{server.tableflow_uri}/v1"
+    ns = unique("idem")
+    assert http.post(f"{base}/namespaces", json={"namespace": [ns]}, timeout=TIMEOUT).status_code == 200
+
+    def twice(method, url: str, body: dict | None, shape: str | None):
+        k = key()
+        first = http.request(method, url, json=body, headers=with_key(k), timeout=TIMEOUT)
+        assert first.status_code == 200, first.text
+        again = http.request(method, url, json=body, headers=with_key(k), timeout=TIMEOUT)
+        assert again.status_code == 200, again.text
+        assert again.content == first.content
+        assert again.headers.get("ETag") == first.headers.get("ETag")
+        assert again.headers.get("content-type") == first.headers.get("content-type")
+        row = key_row(server, k)
+        assert row["reply_shape"] == shape and row["metadata_location"] == first.json()["metadata-location"], row
+        assert row["body"] == ""
+        return first.json()
+
+    created = twice("POST", f"{base}/namespaces/{ns}/tables", {"name": "t", "schema": SCHEMA, "properties": {"b": "1", "a": "2"}}, "table+config+as-written")
+    location = created["metadata-location"]
+    unregistered = twice("POST", f"{base}/namespaces/{ns}/tables/t/unregister", None, "table")
+    assert unregistered["metadata"] == created["metadata"]
+    registered = twice("POST", f"{base}/namespaces/{ns}/register", {"name": "t2", "metadata-location": location}, "table+config")
+    assert registered["metadata"] == created["metadata"]
+    # exactly one table came of it
+    names = {i["name"] for i in http.get(f"{base}/namespaces/{ns}/tables", timeout=TIMEOUT).json()["identifiers"]}
+    assert names == {"t2"}
+
+    view = {
+        "name": "v",
+        "schema": {"type": "struct", "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]},
+        "view-version": {"version-id": 1, "schema-id": -1, "timestamp-ms": 1, "summary": {"engine-name": "pytest"}, "representations": [{"type": "sql", "sql": "select 1 as id", "dialect": "spark"}], "default-namespace": [ns]},
+        "properties": {"owner": "pytest"},
+    }
+    made = http.post(f"{base}/namespaces/{ns}/views", json=view, timeout=TIMEOUT)
+    assert made.status_code == 200, made.text
+    replaced = twice(
+        "POST",
+        f"{base}/namespaces/{ns}/views/v",
+        {"requirements": [{"type": "assert-view-uuid", "uuid": made.json()["metadata"]["view-uuid"]}], "updates": [{"action": "set-properties", "updates": {"z": "1", "c": "2"}}]},
+        "view+config+as-written",
+    )
+    assert http.get(f"{base}/namespaces/{ns}/views/v", timeout=TIMEOUT).json()["metadata-location"] == replaced["metadata-location"]
+    twice("POST", f"{base}/namespaces/{ns}/register-view", {"name": "v2", "metadata-location": replaced["metadata-location"]}, "view+config")
