@@ -46,6 +46,8 @@ pub struct Config {
     /// Most API key secrets checked (argon2id) at once; 0: one per core. Beyond it a token
     /// request waits briefly, then gets 503.
     pub max_secret_verifications: usize,
+    /// How often each replica deletes expired Idempotency-Key records, in milliseconds.
+    pub idempotency_prune_interval_ms: u64,
     /// Longest a replica trusts a table's cached metadata location when it heard of no change
     /// to it, in milliseconds (0: every load reads it from the database). Changes are heard at
     /// once (Postgres: LISTEN/NOTIFY); this bounds staleness should a replica die mid-commit.
@@ -81,6 +83,7 @@ impl Default for Config {
             request_timeout_ms: 60_000,
             token_lifetime_seconds: 3600,
             max_secret_verifications: 0,
+            idempotency_prune_interval_ms: 60_000,
             table_cache_ttl_ms: 5_000,
             master_key: None,
             master_key_file: None,

@@ -223,6 +223,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     spawn_key_refresh(auth.clone());
     housekeeping::spawn(catalog.clone());
+    idempotency::spawn_pruner(
+        store.clone(),
+        Duration::from_millis(config.idempotency_prune_interval_ms.max(1)),
+    );
     let state = AppState {
         catalog,
         store: store.clone(),

@@ -212,11 +212,13 @@ def test_requests_that_run_too_long_are_cut(small, api):
             break
         time.sleep(0.1)
     assert props.get("cut") == "landed" and new_location != location
-    # the cut request let go of its Idempotency-Key: the client's retry runs (it would otherwise
-    # wait for an answer that never comes, then get 503)
+    # the commit's task recorded its answer under the Idempotency-Key: the client's retry gets
+    # it at once (the landed metadata), and does not commit a second time
     sent = time.monotonic()
     r = http.post(f"{prefix}/namespaces/{ns}/tables/t", json=body, headers=key, timeout=TIMEOUT)
     assert r.status_code == 200 and time.monotonic() - sent < 5, (r.status_code, r.text[:300])
+    assert r.json()["metadata-location"] == new_location
+    assert table_state(http, prefix, ns)[0] == new_location
     assert Path(urlparse(new_location).path).is_file(), new_location
 
 

@@ -356,6 +356,31 @@ impl Catalog {
         }
     }
 
+    /// The metadata that the file at `location` holds, as this catalog's answers carry it: the
+    /// text as it is for a file the catalog wrote itself (`as_written`), else parsed and
+    /// serialized the catalog's way (a registered file). An Idempotency-Key replay rebuilds
+    /// its answer from it instead of keeping the answer's megabytes.
+    pub async fn metadata_at(
+        &self,
+        env: &Environment,
+        kind: ObjectKind,
+        location: &str,
+        as_written: bool,
+    ) -> Result<String> {
+        let warehouse = self.warehouse(env)?;
+        let file = inside_warehouse(&warehouse, location)?;
+        let bytes = warehouse.read_file(&file).await?;
+        let unreadable = || CatalogError::Internal(format!("metadata file {file} is not UTF-8"));
+        let text = String::from_utf8(bytes.to_vec()).map_err(|_| unreadable())?;
+        match (as_written, kind) {
+            (true, _) => Ok(text),
+            (false, ObjectKind::Table) => to_json(&from_json(&text)?),
+            (false, ObjectKind::View) => {
+                crate::view::view_to_json(&crate::view::view_from_json(&text)?)
+            }
+        }
+    }
+
     pub(crate) fn loaded(
         &self,
         env: &Environment,

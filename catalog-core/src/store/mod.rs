@@ -130,16 +130,39 @@ pub struct IdempotentResponse {
     pub status: u16,
     pub content_type: Option<String>,
     pub etag: Option<String>,
-    pub body: String,
+    pub body: IdempotentBody,
+}
+
+/// What an idempotent response's body is rebuilt from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotentBody {
+    /// Kept as it was sent: empty and small answers (errors, namespaces).
+    Stored(String),
+    /// An answer that carried a table's or view's metadata: only the metadata file's location
+    /// is kept, and the answer is built again from that file on replay. `shape` is the server's
+    /// own name for the form of the answer.
+    Metadata { location: String, shape: String },
 }
 
 /// An Idempotency-Key's record: what request claimed it, and its response once finished.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
     pub fingerprint: String,
-    /// `None` while the first request is still running.
+    /// `None` while the request that claimed the key is still running.
     pub response: Option<IdempotentResponse>,
     pub created_at_ms: i64,
+    /// Until when the claim of a running request holds: its replica renews it while the
+    /// request's operation runs, so a claim past it was left by a replica that died.
+    pub lease_until_ms: i64,
+}
+
+/// One claim of an Idempotency-Key: `claim_id` tells the holder's claim from a later one that
+/// took over after its lease ran out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim<'a> {
+    pub scope: &'a str,
+    pub key: &'a str,
+    pub claim_id: &'a str,
 }
 
 #[async_trait]
@@ -179,27 +202,52 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// Retires every key but `keep` that was created before `before_ms`.
     async fn retire_signing_keys(&self, keep: &str, before_ms: i64, at_ms: i64) -> Result<u64>;
 
-    /// Claims `key` in `scope` for the request with this fingerprint; `false` when it is taken.
+    /// Claims a key for the request with this fingerprint, leased until `lease_until_ms`;
+    /// `false` when it is taken.
     async fn claim_idempotency_key(
         &self,
-        scope: &str,
-        key: &str,
+        claim: &IdempotencyClaim<'_>,
         fingerprint: &str,
         at_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<bool>;
+    /// Takes over the unfinished claim of a request with this fingerprint whose lease ran out
+    /// before `at_ms` (its replica died); `false` when it is finished, still held, or gone.
+    async fn take_over_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim<'_>,
+        fingerprint: &str,
+        at_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<bool>;
+    /// Extends the holder's lease; `false` when the claim is no longer this one's.
+    async fn renew_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim<'_>,
+        lease_until_ms: i64,
     ) -> Result<bool>;
     async fn idempotency_record(&self, scope: &str, key: &str)
         -> Result<Option<IdempotencyRecord>>;
-    /// Records the final response of a claimed key.
+    /// Records the final response of the holder's claim; `false` when the claim is no longer
+    /// this one's.
     async fn finish_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim<'_>,
+        response: &IdempotentResponse,
+    ) -> Result<bool>;
+    /// Forgets the holder's unfinished claim (its request failed with a 5xx): a retry runs again.
+    async fn release_idempotency_key(&self, claim: &IdempotencyClaim<'_>) -> Result<()>;
+    /// Forgets a record created before `before_ms` that no running request holds (finished, or
+    /// its lease ran out before `now_ms`), so that its key can be claimed anew.
+    async fn forget_idempotency_key(
         &self,
         scope: &str,
         key: &str,
-        response: &IdempotentResponse,
+        before_ms: i64,
+        now_ms: i64,
     ) -> Result<()>;
-    /// Forgets a claimed key whose request did not finish (a 5xx): a retry runs again.
-    async fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<()>;
-    /// Deletes the records created before `before_ms`.
-    async fn purge_idempotency_keys(&self, before_ms: i64) -> Result<u64>;
+    /// Deletes the records created before `before_ms` whose lease ran out before `now_ms`.
+    async fn purge_idempotency_keys(&self, before_ms: i64, now_ms: i64) -> Result<u64>;
     /// Deletes the outbox's change events recorded before `before_ms`; returns how many.
     async fn prune_table_events(&self, before_ms: i64) -> Result<u64>;
 

@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use super::changes::{Changes, ObjectListener};
 use super::{
-    ApiKeyRecord, DropOutcome, IdempotencyRecord, IdempotentResponse, MetadataStore, MetadataSwap,
-    NamespaceRecord, ObjectKind, ObjectPointer, ObjectRecord, OrganizationRecord, SigningKeyRecord,
-    SwapOutcome,
+    ApiKeyRecord, DropOutcome, IdempotencyClaim, IdempotencyRecord, IdempotentResponse,
+    MetadataStore, MetadataSwap, NamespaceRecord, ObjectKind, ObjectPointer, ObjectRecord,
+    OrganizationRecord, SigningKeyRecord, SwapOutcome,
 };
 use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
 use crate::{CatalogError, Result};
@@ -285,13 +285,32 @@ impl MetadataStore for SqlStore {
 
     async fn claim_idempotency_key(
         &self,
-        scope: &str,
-        key: &str,
+        claim: &IdempotencyClaim<'_>,
         fingerprint: &str,
         at_ms: i64,
+        lease_until_ms: i64,
     ) -> Result<bool> {
-        self.claim_idempotency_key_row(scope, key, fingerprint, at_ms)
+        self.claim_idempotency_key_row(claim, fingerprint, at_ms, lease_until_ms)
             .await
+    }
+
+    async fn take_over_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim<'_>,
+        fingerprint: &str,
+        at_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<bool> {
+        self.take_over_idempotency_key_row(claim, fingerprint, at_ms, lease_until_ms)
+            .await
+    }
+
+    async fn renew_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim<'_>,
+        lease_until_ms: i64,
+    ) -> Result<bool> {
+        self.renew_idempotency_key_row(claim, lease_until_ms).await
     }
 
     async fn idempotency_record(
@@ -304,19 +323,29 @@ impl MetadataStore for SqlStore {
 
     async fn finish_idempotency_key(
         &self,
+        claim: &IdempotencyClaim<'_>,
+        response: &IdempotentResponse,
+    ) -> Result<bool> {
+        self.finish_idempotency_key_row(claim, response).await
+    }
+
+    async fn release_idempotency_key(&self, claim: &IdempotencyClaim<'_>) -> Result<()> {
+        self.release_idempotency_key_row(claim).await
+    }
+
+    async fn forget_idempotency_key(
+        &self,
         scope: &str,
         key: &str,
-        response: &IdempotentResponse,
+        before_ms: i64,
+        now_ms: i64,
     ) -> Result<()> {
-        self.finish_idempotency_key_row(scope, key, response).await
+        self.forget_idempotency_key_row(scope, key, before_ms, now_ms)
+            .await
     }
 
-    async fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<()> {
-        self.release_idempotency_key_row(scope, key).await
-    }
-
-    async fn purge_idempotency_keys(&self, before_ms: i64) -> Result<u64> {
-        self.purge_idempotency_key_rows(before_ms).await
+    async fn purge_idempotency_keys(&self, before_ms: i64, now_ms: i64) -> Result<u64> {
+        self.purge_idempotency_key_rows(before_ms, now_ms).await
     }
 
     async fn prune_table_events(&self, before_ms: i64) -> Result<u64> {

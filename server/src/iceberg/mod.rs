@@ -7,6 +7,7 @@ pub(crate) mod config;
 mod load_cache;
 pub(crate) mod namespaces;
 mod paths;
+pub(crate) mod reply;
 pub(crate) mod tables;
 pub(crate) mod views;
 

@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 
 use super::load_cache::Miss;
 use super::paths::{self, NamespacePath, PageQuery, TablePath};
+use super::reply::{self, internal, json_response, Shape};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -104,7 +105,17 @@ pub async fn create(
         stage_create: body.stage_create.unwrap_or(false),
     };
     let table = state.catalog.create_table(&env, &ns, request).await?;
-    load_table_response(&table, Snapshots::All)
+    match &table.metadata_location {
+        Some(location) => reply::respond(
+            Shape::TABLE_CREATED,
+            location,
+            &table.metadata,
+            &table.config,
+            Some(etag(location, Snapshots::All)),
+        ),
+        // Staged: nothing was written, and the answer is kept as it is.
+        None => load_table_response(&table, Snapshots::All),
+    }
 }
 
 /// `snapshots=all` (default) returns every snapshot; `refs` only those a branch or tag names.
@@ -273,8 +284,13 @@ pub async fn commit(
     let catalog = state.catalog.clone();
     let table = run_to_completion(async move { catalog.commit_table(&env, change).await }).await?;
     let location = table.metadata_location.as_deref().unwrap_or_default();
-    let body = metadata_body(Some(location), &table.metadata, None)?;
-    Ok(json_response(body, Some(etag(location, Snapshots::All))))
+    reply::respond(
+        Shape::TABLE_COMMITTED,
+        location,
+        &table.metadata,
+        &table.config,
+        Some(etag(location, Snapshots::All)),
+    )
 }
 
 #[utoipa::path(
@@ -444,7 +460,14 @@ pub async fn register(
             body.overwrite.unwrap_or(false),
         )
         .await?;
-    load_table_response(&table, Snapshots::All)
+    let location = table.metadata_location.as_deref().unwrap_or_default();
+    reply::respond(
+        Shape::TABLE_REGISTERED,
+        location,
+        &table.metadata,
+        &table.config,
+        Some(etag(location, Snapshots::All)),
+    )
 }
 
 #[utoipa::path(
@@ -519,10 +542,14 @@ pub async fn unregister(
         .await?;
     let ident = paths::table(&path.namespace, &path.table)?;
     let table = state.catalog.unregister_table(&env, &ident).await?;
-    Ok(HttpResponse::Ok().json(UnregisterTableResult {
-        metadata_location: table.metadata_location.as_deref().unwrap_or_default(),
-        metadata: raw(&table.metadata)?,
-    }))
+    let location = table.metadata_location.as_deref().unwrap_or_default();
+    reply::respond(
+        Shape::TABLE_UNREGISTERED,
+        location,
+        &table.metadata,
+        &table.config,
+        None,
+    )
 }
 
 /// Frazil does not vend storage credentials yet: engines use their own, and the table's
@@ -620,41 +647,11 @@ fn load_table_body(table: &LoadedTable, snapshots: Snapshots) -> ApiResult<Bytes
             filtered.as_str()
         }
     };
-    metadata_body(
+    reply::body(
         table.metadata_location.as_deref(),
         metadata,
         Some(&table.config),
     )
-}
-
-/// A `LoadTableResult` (with `config`) or `CommitTableResponse` (without), serialized as those
-/// wire types are, with the metadata spliced in as it is: it is the catalog's own serialized
-/// JSON, and parsing megabytes of it only to copy it out again would double a response's cost.
-fn metadata_body(
-    metadata_location: Option<&str>,
-    metadata: &str,
-    config: Option<&HashMap<String, String>>,
-) -> ApiResult<Bytes> {
-    let mut body = Vec::with_capacity(metadata.len() + 512);
-    body.extend_from_slice(b"{\"metadata-location\":");
-    serde_json::to_writer(&mut body, &metadata_location).map_err(internal)?;
-    body.extend_from_slice(b",\"metadata\":");
-    body.extend_from_slice(metadata.as_bytes());
-    if let Some(config) = config {
-        body.extend_from_slice(b",\"config\":");
-        serde_json::to_writer(&mut body, config).map_err(internal)?;
-    }
-    body.push(b'}');
-    Ok(Bytes::from(body))
-}
-
-fn json_response(body: Bytes, tag: Option<EntityTag>) -> HttpResponse {
-    let mut response = HttpResponse::Ok();
-    response.content_type(actix_web::http::header::ContentType::json());
-    if let Some(tag) = tag {
-        response.insert_header(header::ETag(tag));
-    }
-    response.body(body)
 }
 
 /// Keeps only the snapshots a branch or tag points at; `snapshot-log` stays whole.
@@ -695,11 +692,6 @@ fn only_referenced_snapshots(metadata: &str) -> ApiResult<String> {
 
 pub(super) fn raw(json: &str) -> ApiResult<&RawValue> {
     serde_json::from_str(json).map_err(internal)
-}
-
-/// The catalog's own stored JSON could not be read or written: a server error.
-fn internal(e: serde_json::Error) -> ApiError {
-    ApiError::from(frazil_catalog::CatalogError::Internal(e.to_string()))
 }
 
 /// A tag per (metadata file, response shape): a table's tag changes with every commit, and the
@@ -778,7 +770,7 @@ mod tests {
                 config: config.clone(),
             })
             .unwrap();
-            let body = metadata_body(location, metadata, Some(&config)).unwrap();
+            let body = reply::body(location, metadata, Some(&config)).unwrap();
             assert_eq!(body, expected);
         }
         let expected = serde_json::to_vec(&CommitTableResponse {
@@ -786,7 +778,7 @@ mod tests {
             metadata: raw_metadata,
         })
         .unwrap();
-        let body = metadata_body(
+        let body = reply::body(
             Some("file:///w/t/metadata/00001-a.metadata.json"),
             metadata,
             None,

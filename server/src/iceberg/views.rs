@@ -9,6 +9,7 @@ use frazil_openapi::iceberg_rest::{
 };
 
 use super::paths::{self, CatalogPath, NamespacePath, PageQuery, ViewPath};
+use super::reply::{self, Shape};
 use super::tables::raw;
 use crate::auth::Caller;
 use crate::error::{ApiResult, Body};
@@ -209,7 +210,7 @@ pub async fn replace(
         updates: body.updates,
     };
     let view = state.catalog.replace_view(&env, change).await?;
-    view_response(&view)
+    committed_view_response(&view, Shape::VIEW_COMMITTED)
 }
 
 #[utoipa::path(
@@ -324,7 +325,18 @@ pub async fn register(
         .catalog
         .register_view(&env, &ns, &body.name, &body.metadata_location)
         .await?;
-    view_response(&view)
+    committed_view_response(&view, Shape::VIEW_REGISTERED)
+}
+
+/// The answer of a change an Idempotency-Key retry replays, marked for its record.
+fn committed_view_response(view: &LoadedView, shape: Shape) -> ApiResult<HttpResponse> {
+    reply::respond(
+        shape,
+        &view.metadata_location,
+        &view.metadata,
+        &view.config,
+        None,
+    )
 }
 
 fn view_response(view: &LoadedView) -> ApiResult<HttpResponse> {
