@@ -43,6 +43,9 @@ pub struct Config {
     /// to it, in milliseconds (0: every load reads it from the database). Changes are heard at
     /// once (Postgres: LISTEN/NOTIFY); this bounds staleness should a replica die mid-commit.
     pub table_cache_ttl_ms: u64,
+    /// How long a dropped table's files are kept before the purge worker may delete them, in
+    /// milliseconds (0: at once). A window to restore the table by registering its metadata.
+    pub purge_delay_ms: u64,
     /// The server administrator's credentials to create on first start (else one is generated).
     pub bootstrap_client_id: Option<String>,
     pub bootstrap_client_secret: Option<String>,
@@ -69,6 +72,7 @@ impl Default for Config {
             request_timeout_ms: 60_000,
             token_lifetime_seconds: 3600,
             table_cache_ttl_ms: 5_000,
+            purge_delay_ms: 0,
             bootstrap_client_id: None,
             bootstrap_client_secret: None,
         }

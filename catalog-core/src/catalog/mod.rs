@@ -6,6 +6,7 @@ mod locks;
 mod metadata_cache;
 mod namespaces;
 mod pointer_cache;
+mod purge;
 mod tables;
 mod tenancy;
 mod views;
@@ -20,6 +21,7 @@ use frazil_storage::{Location, StorageConfig, Warehouse};
 
 pub use api_keys::{verify_secret, ApiKey, IssuedApiKey, NewApiKey};
 pub use commits::TableChange;
+pub use purge::PurgeOutcome;
 pub use tables::{CreateTable, LoadedTable};
 pub use tenancy::{check_id, Cluster, Organization};
 pub use views::{CreateView, LoadedView, ViewChange};
@@ -53,6 +55,8 @@ pub struct Catalog {
     pointers: Arc<pointer_cache::PointerCache>,
     /// `(org, env)` -> the environment: every catalog request names one.
     environments: moka::future::Cache<(String, String), Environment>,
+    /// How drops hand their purges to the purge worker.
+    purge: purge::PurgeQueue,
 }
 
 impl Catalog {
@@ -76,6 +80,7 @@ impl Catalog {
                 .max_capacity(10_000)
                 .time_to_live(ENVIRONMENT_CACHE_TTL)
                 .build(),
+            purge: purge::PurgeQueue::default(),
         }
     }
 
