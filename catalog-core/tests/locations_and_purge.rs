@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a test: a failed setup fails loudly
 //! Table and view locations never overlap, and purges delete only their own table's files,
 //! later, through durable tasks: on both stores with a real local warehouse.
 
