@@ -696,20 +696,24 @@ impl SqlStore {
         let now = now_ms();
         for swap in swaps {
             // The compare-and-swap: only moves the pointer the commit was computed from. A
-            // moved object's location changes with it (COALESCE keeps it otherwise).
-            let moved = sqlx::query(
-                "UPDATE catalog_objects SET metadata_location = $1, metadata = $2, metadata_version = $3, updated_at_ms = $4, \
-                 location = COALESCE($7, location) WHERE uid = $5 AND metadata_location = $6",
-            )
-            .bind(&swap.new_location)
-            .bind(&swap.metadata)
-            .bind(swap.version)
-            .bind(now)
-            .bind(&swap.uid)
-            .bind(&swap.expected_location)
-            .bind(swap.new_object_location.as_deref())
-            .execute(&mut *tx)
-            .await;
+            // moved object's location changes with it; other commits leave the indexed column be.
+            let statement = match swap.new_object_location {
+                None => "UPDATE catalog_objects SET metadata_location = $1, metadata = $2, metadata_version = $3, updated_at_ms = $4 \
+                         WHERE uid = $5 AND metadata_location = $6",
+                Some(_) => "UPDATE catalog_objects SET metadata_location = $1, metadata = $2, metadata_version = $3, updated_at_ms = $4, \
+                            location = $7 WHERE uid = $5 AND metadata_location = $6",
+            };
+            let mut update = sqlx::query(statement)
+                .bind(&swap.new_location)
+                .bind(&swap.metadata)
+                .bind(swap.version)
+                .bind(now)
+                .bind(&swap.uid)
+                .bind(&swap.expected_location);
+            if let Some(location) = &swap.new_object_location {
+                update = update.bind(location);
+            }
+            let moved = update.execute(&mut *tx).await;
             let moved = match moved {
                 Ok(moved) => moved,
                 Err(e) if is_unique_violation(&e) => {
