@@ -90,15 +90,14 @@ impl Principal {
         }
     }
 
-    /// May this principal do `access` in `org`/`env`? Another tenant's catalog is 403 whether or
-    /// not it exists, so a token cannot probe which environments there are.
+    /// May this principal do `access` in `org`/`env`? An environment or organization outside
+    /// the principal's scope is answered as missing, in the words its API uses for a missing one
+    /// (the admin API for [`Access::Admin`], the catalog's NoSuchWarehouse otherwise), so that a
+    /// token cannot tell another tenant's names from names nobody uses. Only a role too low for
+    /// the operation in its own scope is 403.
     pub fn authorize(&self, org: &str, env: Option<&str>, access: Access) -> Result<()> {
         if !self.covers(org, env) {
-            let target = env.map_or_else(|| org.to_string(), |e| format!("{org}/{e}"));
-            return Err(CatalogError::Forbidden(format!(
-                "API key {} has no access to {target}",
-                self.key_id
-            )));
+            return Err(self.out_of_scope(org, env, access));
         }
         if self.role < access.required_role() {
             return Err(CatalogError::Forbidden(format!(
@@ -109,6 +108,19 @@ impl Principal {
             )));
         }
         Ok(())
+    }
+
+    fn out_of_scope(&self, org: &str, env: Option<&str>, access: Access) -> CatalogError {
+        match env {
+            // An environment key asking for its whole organization: it knows that one exists.
+            None if self.org_id.as_deref() == Some(org) => CatalogError::Forbidden(format!(
+                "API key {} belongs to one environment; this needs an organization key",
+                self.key_id
+            )),
+            None => CatalogError::no_such_organization(org),
+            Some(env) if access == Access::Admin => CatalogError::no_such_environment(org, env),
+            Some(env) => CatalogError::NoSuchWarehouse(format!("{org}/{env}")),
+        }
     }
 }
 
@@ -132,12 +144,22 @@ mod tests {
         assert!(reader
             .authorize("acme", Some("prod"), Access::Write)
             .is_err());
-        assert!(reader.authorize("acme", Some("dev"), Access::Read).is_err());
+        assert!(matches!(
+            reader.authorize("acme", Some("prod"), Access::Write),
+            Err(CatalogError::Forbidden(_))
+        ));
+        assert!(matches!(
+            reader.authorize("acme", Some("dev"), Access::Read),
+            Err(CatalogError::NoSuchWarehouse(w)) if w == "acme/dev"
+        ));
         assert!(reader
             .authorize("other", Some("prod"), Access::Read)
             .is_err());
         assert!(
-            reader.authorize("acme", None, Access::Read).is_err(),
+            matches!(
+                reader.authorize("acme", None, Access::Read),
+                Err(CatalogError::Forbidden(_))
+            ),
             "an env key is not org-wide"
         );
 
@@ -146,9 +168,18 @@ mod tests {
             .authorize("acme", Some("dev"), Access::Admin)
             .is_ok());
         assert!(org_admin.authorize("acme", None, Access::Admin).is_ok());
-        assert!(org_admin
-            .authorize("globex", Some("dev"), Access::Read)
-            .is_err());
+        assert!(matches!(
+            org_admin.authorize("globex", Some("dev"), Access::Read),
+            Err(CatalogError::NoSuchWarehouse(w)) if w == "globex/dev"
+        ));
+        assert!(matches!(
+            org_admin.authorize("globex", Some("dev"), Access::Admin),
+            Err(CatalogError::NoSuchResource(m)) if m == "Environment globex/dev does not exist"
+        ));
+        assert!(matches!(
+            org_admin.authorize("globex", None, Access::Admin),
+            Err(CatalogError::NoSuchResource(m)) if m == "Organization globex does not exist"
+        ));
 
         let root = key(None, None, Role::Admin);
         assert!(root.is_server_admin());

@@ -66,6 +66,20 @@ pub enum CatalogError {
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
 
+impl CatalogError {
+    /// The admin API's answer for an organization that does not exist, or that the caller may
+    /// not see (the two must read the same).
+    pub fn no_such_organization(org: &str) -> Self {
+        CatalogError::NoSuchResource(format!("Organization {org} does not exist"))
+    }
+
+    /// The admin API's answer for an environment that does not exist, or that the caller may
+    /// not see.
+    pub fn no_such_environment(org: &str, env: &str) -> Self {
+        CatalogError::NoSuchResource(format!("Environment {org}/{env} does not exist"))
+    }
+}
+
 impl From<sqlx::Error> for CatalogError {
     fn from(e: sqlx::Error) -> Self {
         CatalogError::Internal(format!("metadata store error: {e}"))

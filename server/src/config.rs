@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use frazil_catalog::store::SqliteSync;
 use frazil_storage::{S3Settings, StorageConfig};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,9 @@ pub struct Config {
     /// `sqlite://...` or `postgres://...`; default `sqlite://{data_dir}/frazil.db`.
     pub database_url: Option<String>,
     pub database_max_connections: u32,
+    /// SQLite only: `full` syncs every commit to disk before acknowledging it (survives power
+    /// loss); `normal` syncs at checkpoints (faster; a power loss can lose the last commits).
+    pub sqlite_synchronous: SqliteSync,
     /// Run pending migrations at start-up.
     pub migrate_on_start: bool,
     /// Storage of the default environment: `file:///...` or `s3://bucket/prefix`;
@@ -39,6 +43,9 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Lifetime of access tokens, in seconds.
     pub token_lifetime_seconds: u64,
+    /// Most API key secrets checked (argon2id) at once; 0: one per core. Beyond it a token
+    /// request waits briefly, then gets 503.
+    pub max_secret_verifications: usize,
     /// Longest a replica trusts a table's cached metadata location when it heard of no change
     /// to it, in milliseconds (0: every load reads it from the database). Changes are heard at
     /// once (Postgres: LISTEN/NOTIFY); this bounds staleness should a replica die mid-commit.
@@ -46,6 +53,10 @@ pub struct Config {
     /// How long a dropped table's files are kept before the purge worker may delete them, in
     /// milliseconds (0: at once). A window to restore the table by registering its metadata.
     pub purge_delay_ms: u64,
+    /// The master key that seals stored secrets (signing keys): 32 bytes as base64. Else read
+    /// from `master_key_file`, else from `{data_dir}/master.key` (generated on first start).
+    pub master_key: Option<String>,
+    pub master_key_file: Option<PathBuf>,
     /// The server administrator's credentials to create on first start (else one is generated).
     pub bootstrap_client_id: Option<String>,
     pub bootstrap_client_secret: Option<String>,
@@ -58,6 +69,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./frazil-data"),
             database_url: None,
             database_max_connections: 10,
+            sqlite_synchronous: SqliteSync::Full,
             migrate_on_start: true,
             warehouse: None,
             s3_region: None,
@@ -71,8 +83,11 @@ impl Default for Config {
             max_body_bytes: 32 * 1024 * 1024,
             request_timeout_ms: 60_000,
             token_lifetime_seconds: 3600,
+            max_secret_verifications: 0,
             table_cache_ttl_ms: 5_000,
             purge_delay_ms: 0,
+            master_key: None,
+            master_key_file: None,
             bootstrap_client_id: None,
             bootstrap_client_secret: None,
         }

@@ -7,8 +7,10 @@ mod auth;
 mod body;
 mod cli;
 mod config;
+mod data_dir;
 mod error;
 mod health;
+mod housekeeping;
 mod iceberg;
 mod idempotency;
 mod state;
@@ -148,8 +150,14 @@ fn init_logging(config: &Config) {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
+    data_dir::prepare(config)?;
     let url = config.database_url()?;
-    let store = SqlStore::connect(&url, config.database_max_connections).await?;
+    let store = SqlStore::connect_with(
+        &url,
+        config.database_max_connections,
+        config.sqlite_synchronous,
+    )
+    .await?;
     tracing::info!(database = %frazil_catalog::store::redact(&url), "connected to the metadata store");
     if config.migrate_on_start {
         store.migrate().await?;
@@ -161,14 +169,37 @@ async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
 async fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
     let store = open_store(config).await?;
     let catalog = Catalog::new(Arc::new(store));
+    let catalog = with_master_key(config, catalog).await?;
     catalog
         .ensure_environment("default", "default", config.default_storage()?)
         .await?;
     Ok(catalog)
 }
 
+/// The catalog sealing its stored secrets with the master key; keys stored in clear text by an
+/// earlier version are sealed now, and a master key that opens none of the sealed ones stops
+/// the start.
+async fn with_master_key(config: &Config, catalog: Catalog) -> anyhow::Result<Catalog> {
+    let configured = config.master_key.is_some() || config.master_key_file.is_some();
+    if !configured && !config.database_url()?.starts_with("sqlite:") {
+        tracing::warn!("no master_key or master_key_file: using one generated in the data directory; replicas sharing this database need the same key (FRAZIL_MASTER_KEY)");
+    }
+    let catalog = catalog.with_master_key(data_dir::master_key(config)?);
+    let sealed = catalog.seal_signing_keys().await?;
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed signing keys stored in clear text");
+    }
+    Ok(catalog)
+}
+
 async fn migrate(config: Config) -> anyhow::Result<()> {
-    let store = SqlStore::connect(&config.database_url()?, config.database_max_connections).await?;
+    data_dir::prepare(&config)?;
+    let store = SqlStore::connect_with(
+        &config.database_url()?,
+        config.database_max_connections,
+        config.sqlite_synchronous,
+    )
+    .await?;
     store.migrate().await?;
     tracing::info!("migrations applied");
     store.close().await;
@@ -177,13 +208,12 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let catalog = Arc::new(
-        Catalog::with_pointer_ttl(
-            Arc::new(store.clone()),
-            Duration::from_millis(config.table_cache_ttl_ms),
-        )
-        .with_purge_delay(Duration::from_millis(config.purge_delay_ms)),
-    );
+    let catalog = Catalog::with_pointer_ttl(
+        Arc::new(store.clone()),
+        Duration::from_millis(config.table_cache_ttl_ms),
+    )
+    .with_purge_delay(Duration::from_millis(config.purge_delay_ms));
+    let catalog = Arc::new(with_master_key(&config, catalog).await?);
     // Every replica purges dropped tables' files, whichever replica dropped them.
     tokio::spawn(catalog.clone().run_purge_worker(PURGE_POLL));
     let env = catalog
@@ -191,8 +221,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await?;
     cli::bootstrap(&config, &catalog).await?;
     let lifetime = Duration::from_secs(config.token_lifetime_seconds.max(1));
-    let auth = Arc::new(Authenticator::new(catalog.clone(), lifetime).await?);
+    let auth = Arc::new(
+        Authenticator::new(catalog.clone(), lifetime, config.max_secret_verifications).await?,
+    );
     spawn_key_refresh(auth.clone());
+    housekeeping::spawn(catalog.clone());
     let state = AppState {
         catalog,
         store: store.clone(),

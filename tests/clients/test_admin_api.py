@@ -340,7 +340,8 @@ def test_api_keys(admin, server, base_dir):
 
 def test_who_may_do_what(admin, server, base_dir):
     """Server admin: everything. Organization admin: its organization. Environment admin: its
-    environment. Writers and readers: no admin API. Other tenants' resources: 403."""
+    environment. Writers and readers: no admin API (403). Other tenants' organizations and
+    environments, and other environments of its organization, read as missing (404)."""
     a = make_tenant(server, admin, base_dir)
     a2 = make_tenant(server, admin, base_dir, org=a.org)
     b = make_tenant(server, admin, base_dir)
@@ -380,18 +381,30 @@ def test_who_may_do_what(admin, server, base_dir):
     env_api.register_cluster(a.org, a.env, "lkc-envadmin")
     env_api.call("GET", f"/organizations/{a.org}/environments/{a.env}", expect=200)
     env_api.call("PATCH", f"/organizations/{a.org}/environments/{a.env}", json={"name": "renamed by its admin"}, expect=200)
+    # ... another environment, of its organization or of another, reads as missing: 404, the
+    # very answer the server administrator gets for an environment that does not exist
     for method, p, body in [
         ("POST", f"/organizations/{a.org}/environments/{a2.env}/api-keys", {"role": "reader"}),
         ("GET", f"/organizations/{a.org}/environments/{a2.env}", None),
         ("GET", f"/organizations/{a.org}/environments/{a2.env}/clusters", None),
-        ("GET", f"/organizations/{a.org}/environments/no-such-env", None),  # 403, not 404
+        ("GET", f"/organizations/{a.org}/environments/no-such-env", None),
+        ("GET", f"/organizations/{b.org}/environments/{b.env}", None),
+    ]:
+        assert_iceberg_error(env_api.call(method, p, json=body), 404, "NotFoundException")
+    for org, env in ((a.org, a2.env), (b.org, b.env)):
+        foreign = env_api.call("GET", f"/organizations/{org}/environments/{env}")
+        absent = admin.call("GET", f"/organizations/{org}/environments/no-such-env")
+        same = foreign.text.replace(f"{org}/{env}", "{env}") == absent.text.replace(f"{org}/no-such-env", "{env}")
+        assert same, (foreign.text, absent.text)
+    # ... another organization reads as missing too
+    assert_iceberg_error(env_api.call("DELETE", f"/organizations/{b.org}"), 404, "NotFoundException")
+    # ... and its own organization as a whole, or its own environment's deletion, is a refusal
+    for method, p, body in [
         ("POST", f"/organizations/{a.org}/environments", {"id": "x", "name": "x", "storage": {"location": a.info["storage"]["location"]}}),
         ("DELETE", f"/organizations/{a.org}/environments/{a.env}", None),
         ("POST", f"/organizations/{a.org}/api-keys", {"role": "admin"}),
         ("GET", f"/organizations/{a.org}/api-keys", None),
         ("POST", "/organizations", {"name": "mine"}),
-        ("DELETE", f"/organizations/{b.org}", None),
-        ("GET", f"/organizations/{b.org}/environments/{b.env}", None),
     ]:
         assert_iceberg_error(env_api.call(method, p, json=body), 403, "ForbiddenException")
 
@@ -409,15 +422,22 @@ def test_who_may_do_what(admin, server, base_dir):
     for method, p, body in [
         ("POST", "/organizations", {"name": "another"}),
         ("DELETE", f"/organizations/{a.org}", None),  # server administrators only
+    ]:
+        assert_iceberg_error(org_api.call(method, p, json=body), 403, "ForbiddenException")
+    # another organization reads exactly as one that does not exist
+    nosuchorg = new_id("nosuchorg")
+    for method, p, body in [
         ("GET", f"/organizations/{b.org}", None),
         ("GET", f"/organizations/{b.org}/environments", None),
         ("POST", f"/organizations/{b.org}/environments/{b.env}/api-keys", {"role": "admin"}),
-        ("GET", f"/organizations/{new_id('nosuchorg')}", None),  # 403, not 404
+        ("GET", f"/organizations/{nosuchorg}", None),
     ]:
-        assert_iceberg_error(org_api.call(method, p, json=body), 403, "ForbiddenException")
-    # ... and not the catalog of another organization
+        assert_iceberg_error(org_api.call(method, p, json=body), 404, "NotFoundException")
+    foreign, absent = org_api.call("GET", f"/organizations/{b.org}"), org_api.call("GET", f"/organizations/{nosuchorg}")
+    assert foreign.text.replace(b.org, "{org}") == absent.text.replace(nosuchorg, "{org}"), (foreign.text, absent.text)
+    # ... and not the catalog of another organization, which reads as a missing warehouse
     r = requests.get(f"{b.catalog_uri}/v1/config", headers=bearer(org_api.s.headers["Authorization"].split(" ", 1)[1]), timeout=TIMEOUT)
-    assert_iceberg_error(r, 403, "ForbiddenException")
+    assert_iceberg_error(r, 404, "NoSuchWarehouseException")
     # an environment admin is also a writer on its catalog
     r = requests.post(f"{a.catalog_uri}/v1/namespaces", json={"namespace": [unique("byadmin")]}, headers=env_api.s.headers, timeout=TIMEOUT)
     assert r.status_code == 200, r.text

@@ -1,7 +1,8 @@
 """Authentication and authorization on the catalog, over raw HTTP and with real clients.
 
 * every catalog route (the full `endpoints` list of a writer's /v1/config), under both URI
-  layouts: no token / a forged token -> 401; another environment's token -> 403; a reader ->
+  layouts: no token / a forged token -> 401; another environment's token -> 404 as for a missing
+  environment (answers byte-identical to a missing one's, also in the admin API); a reader ->
   allowed or 403 per the role matrix; refused writes change nothing; a writer -> succeeds;
 * the token endpoint as Iceberg Java, DuckDB, PyIceberg and Snowflake call it; token exchange;
   RFC 6749 errors; scopes; the per-client-id rate limit; expired tokens; revoked and expired keys;
@@ -554,14 +555,15 @@ def test_route_authorization(ctx, layout, endpoint):
         r = requests.request(method, url, json=body, headers=headers, timeout=TIMEOUT)
         assert_refused(r, method, 401, "NotAuthorizedException", label)
 
-    # an admin of another environment of the same organization: 403
+    # an admin of another environment of the same organization: the environment reads as
+    # missing, 404 NoSuchWarehouseException
     r = send(method, url, body, ctx.token("other"))
-    assert_refused(r, method, 403, "ForbiddenException", "other environment's admin")
+    assert_refused(r, method, 404, "NoSuchWarehouseException", "other environment's admin")
 
-    # the reader's token on an environment that does not exist, in its org and in another: 403
+    # the reader's token on an environment that does not exist, in its org and in another: the same
     for missing_prefix in (ctx.missing_env_prefix(layout), ctx.missing_env_prefix(layout, org="no-such-org")):
         r = send(method, missing_prefix + path, body, reader)
-        assert_refused(r, method, 403, "ForbiddenException", missing_prefix)
+        assert_refused(r, method, 404, "NoSuchWarehouseException", missing_prefix)
 
     # the reader: reads are allowed (404 for what does not exist), writes are 403
     r = send(method, url, body, reader)
@@ -668,20 +670,83 @@ def test_config_lists_what_the_role_may_use(ctx, layout):
 
 
 def test_config_of_another_environment(ctx):
+    """Another environment's config, by either layout, is 404 NoSuchWarehouseException, as for
+    one that does not exist."""
     other = ctx.token("other")
     r = requests.get(f"{ctx.uri('tableflow')}/v1/config", headers=bearer(other), timeout=TIMEOUT)
-    assert_iceberg_error(r, 403, "ForbiddenException")
-    for wh in (f"{ctx.org}/prod", f"{ctx.org}/no-such-env", "no-such-org/no-such-env"):
+    assert_iceberg_error(r, 404, "NoSuchWarehouseException")
+    for wh in (f"{ctx.org}/prod", f"{ctx.org}/no-such-env", "no-such-org/no-such-env", "prod", "no-such-env"):
         r = requests.get(f"{ctx.server.warehouse_uri}/v1/config", params={"warehouse": wh}, headers=bearer(other), timeout=TIMEOUT)
-        assert_iceberg_error(r, 403, "ForbiddenException")
+        assert_iceberg_error(r, 404, "NoSuchWarehouseException")
     r = requests.get(f"{ctx.uri('tableflow', env='no-such-env')}/v1/config", headers=bearer(ctx.token("reader")), timeout=TIMEOUT)
-    assert_iceberg_error(r, 403, "ForbiddenException")
+    assert_iceberg_error(r, 404, "NoSuchWarehouseException")
+    # a bare environment id names one of the caller's own organization
+    r = requests.get(f"{ctx.server.warehouse_uri}/v1/config", params={"warehouse": "dev"}, headers=bearer(other), timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    assert r.json()["overrides"]["prefix"] == f"{ctx.org}/dev"
     # its own environment works, and without `warehouse` the warehouse layout picks the key's own
     r = requests.get(f"{ctx.uri('tableflow', env='dev')}/v1/config", headers=bearer(other), timeout=TIMEOUT)
     assert r.status_code == 200, r.text
     r = requests.get(f"{ctx.server.warehouse_uri}/v1/config", headers=bearer(ctx.token("reader")), timeout=TIMEOUT)
     assert r.status_code == 200, r.text
     assert r.json()["overrides"]["prefix"] == f"{ctx.org}/prod"
+
+
+def test_foreign_environments_read_as_missing(ctx, tmp_path_factory):
+    """However a caller names an environment it may not see (both catalog layouts, `warehouse` by
+    name or by bare id, the admin API), the answer is byte for byte the one for an environment
+    that does not exist, the name aside: 404, same type, same message. Callers: an environment's
+    reader, the admin of another environment of the organization, and an organization admin (for
+    whom a missing environment of its own organization is a real lookup)."""
+    base = tmp_path_factory.mktemp("foreign")
+    foreign = make_tenant(ctx.server, ctx.admin, base)  # another organization
+    hidden = make_tenant(ctx.server, ctx.admin, base, org=foreign.org, env=unique("hidden").replace("_", "-"))
+    org_key = ctx.admin.create_key(ctx.org, None, "admin", description="organization admin")
+    org_token = fetch_token(f"{ctx.server.base_url}/oauth/token", org_key["key"], org_key["secret"])
+    remember(ctx.server, org_key["secret"], org_token)
+    callers = {
+        "reader": (ctx.token("reader"), [(foreign.org, foreign.env), (ctx.org, "dev")]),
+        "other environment's admin": (ctx.token("other"), [(foreign.org, foreign.env), (ctx.org, "prod")]),
+        "organization admin": (org_token, [(foreign.org, foreign.env), (hidden.org, hidden.env)]),
+    }
+    b = ctx.server.base_url
+    routes = [  # method, url of (org, env), body, error type
+        ("GET", lambda o, e: f"{b}/iceberg/catalog/organizations/{o}/environments/{e}/v1/config", None, "NoSuchWarehouseException"),
+        ("GET", lambda o, e: f"{b}/iceberg/catalog/organizations/{o}/environments/{e}/v1/namespaces", None, "NoSuchWarehouseException"),
+        ("POST", lambda o, e: f"{b}/iceberg/catalog/organizations/{o}/environments/{e}/v1/namespaces", {"namespace": ["x"]}, "NoSuchWarehouseException"),
+        ("GET", lambda o, e: f"{ctx.server.warehouse_uri}/v1/config?warehouse={o}/{e}", None, "NoSuchWarehouseException"),
+        ("GET", lambda o, e: f"{ctx.server.warehouse_uri}/v1/{o}/{e}/namespaces", None, "NoSuchWarehouseException"),
+        ("DELETE", lambda o, e: f"{ctx.server.warehouse_uri}/v1/{o}/{e}/namespaces/x/tables/t", None, "NoSuchWarehouseException"),
+        ("GET", lambda o, e: f"{b}/admin/v1/organizations/{o}/environments/{e}", None, "NotFoundException"),
+        ("GET", lambda o, e: f"{b}/admin/v1/organizations/{o}/environments/{e}/clusters", None, "NotFoundException"),
+        ("POST", lambda o, e: f"{b}/admin/v1/organizations/{o}/environments/{e}/api-keys", {"role": "reader"}, "NotFoundException"),
+    ]
+
+    def answer(method: str, url: str, body, token: str, name: str) -> tuple:
+        r = requests.request(method, url, json=body, headers=bearer(token), timeout=TIMEOUT)
+        return r.status_code, r.headers.get("content-type"), r.text.replace(name, "{name}")
+
+    for who, (token, hidden_envs) in callers.items():
+        for org, env in hidden_envs:
+            for missing_org in (org, ctx.org):
+                missing = unique("nope").replace("_", "-")
+                for method, url, body, type_ in routes:
+                    seen = answer(method, url(org, env), body, token, f"{org}/{env}")
+                    absent = answer(method, url(missing_org, missing), body, token, f"{missing_org}/{missing}")
+                    assert seen == absent, (who, method, url(org, env), seen, absent)
+                    assert seen[0] == 404 and f'"{type_}"' in seen[2], (who, method, url(org, env), seen)
+        # a bare environment id is looked up in the caller's organization only
+        missing = unique("nope").replace("_", "-")
+        url = f"{ctx.server.warehouse_uri}/v1/config?warehouse="
+        seen = answer("GET", url + hidden.env, None, token, hidden.env)
+        absent = answer("GET", url + missing, None, token, missing)
+        assert seen == absent and seen[0] == 404, (who, seen, absent)
+    # the server administrator finds the bare id, which is unique
+    r = requests.get(f"{ctx.server.warehouse_uri}/v1/config", params={"warehouse": hidden.env}, headers=bearer(ctx.server.token()), timeout=TIMEOUT)
+    assert r.status_code == 200 and r.json()["overrides"]["prefix"] == f"{hidden.org}/{hidden.env}", r.text
+    # a role too low in the caller's own environment is still 403, not hidden
+    r = requests.get(f"{b}/admin/v1/organizations/{ctx.org}/environments/prod", headers=bearer(ctx.token("reader")), timeout=TIMEOUT)
+    assert_iceberg_error(r, 403, "ForbiddenException")
 
 
 # --------------------------------------------------------------------------------------------

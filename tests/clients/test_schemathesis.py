@@ -41,7 +41,7 @@ def test_schemathesis_finds_nothing(fuzzed, api, tmp_path):
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert cli, "schemathesis is installed by scripts/setup-python.sh"
     config = tmp_path / "schemathesis.toml"
-    # the default organization and environment, so that calls reach the catalog (a random one is 403)
+    # the default organization and environment, so that calls reach the catalog (a random one is 404, as a missing environment)
     config.write_text('[parameters]\n"path.org" = "default"\n"path.env" = "default"\n"query.warehouse" = "default/default"\n')
     reports = REPO_ROOT / "target" / "schemathesis"
     reports.mkdir(parents=True, exist_ok=True)

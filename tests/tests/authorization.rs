@@ -183,6 +183,18 @@ fn check_error(
     None
 }
 
+/// Whether an admin API `url` names an organization other than `own_org` or an environment
+/// other than `own_env` (both URLs), which an environment key must not tell from missing ones.
+fn hidden_from(url: &str, own_org: &str, own_env: &str) -> bool {
+    let other_org = url.contains("/organizations/")
+        && url != own_org
+        && !url.starts_with(&format!("{own_org}/"));
+    let other_env = url.starts_with(&format!("{own_org}/environments/"))
+        && url != own_env
+        && !url.starts_with(&format!("{own_env}/"));
+    other_org || other_env
+}
+
 fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()
@@ -747,7 +759,8 @@ async fn catalog_route_table(server: &Server, layout: Layout) -> anyhow::Result<
         }
     }
 
-    // Another environment's writer: 403 everywhere, reads included.
+    // Another environment's writer: the environment reads as missing everywhere, reads included
+    // (404 NoSuchWarehouseException, as for one that does not exist).
     for (who, token) in &foreign {
         let http = bearer_client(token)?;
         for route in &routes {
@@ -757,8 +770,8 @@ async fn catalog_route_table(server: &Server, layout: Layout) -> anyhow::Result<
                 who,
                 status,
                 &body,
-                StatusCode::FORBIDDEN,
-                "ForbiddenException",
+                StatusCode::NOT_FOUND,
+                "NoSuchWarehouseException",
             ));
         }
     }
@@ -1018,14 +1031,19 @@ async fn admin_route_table(server: &Server) -> anyhow::Result<()> {
         }
         for (who, token) in &refused {
             let (status, body) = route.send(&bearer_client(token)?).await?;
-            failures.extend(check_error(
-                route,
-                who,
-                status,
-                &body,
-                StatusCode::FORBIDDEN,
-                "ForbiddenException",
-            ));
+            // Another organization, or another environment than the key's own, reads as
+            // missing; the rest (a role too low, or the key's organization as a whole) is 403.
+            let own_env = if who.contains("staging") {
+                format!("{org}/environments/staging")
+            } else {
+                env.clone()
+            };
+            let (expected, error_type) = if hidden_from(&route.url, &org, &own_env) {
+                (StatusCode::NOT_FOUND, "NotFoundException")
+            } else {
+                (StatusCode::FORBIDDEN, "ForbiddenException")
+            };
+            failures.extend(check_error(route, who, status, &body, expected, error_type));
         }
     }
     ensure!(

@@ -1,6 +1,8 @@
 //! API keys: the OAuth2 client credentials of Frazil. A key id and a secret shown once; only an
 //! argon2id hash of the secret is stored.
 
+use std::sync::LazyLock;
+
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -10,6 +12,7 @@ use base64::Engine;
 
 use super::Catalog;
 use crate::access::{Principal, Role};
+use crate::secrets::is_sealed;
 use crate::store::{ApiKeyRecord, SigningKeyRecord};
 use crate::{CatalogError, Result};
 
@@ -106,10 +109,23 @@ async fn hash_secret(secret: String) -> Result<String> {
     .map_err(|e| CatalogError::Internal(e.to_string()))?
 }
 
-/// Constant-time verification of `secret` against a stored argon2id hash.
-pub async fn verify_secret(secret: String, hash: String) -> bool {
+/// An argon2id hash of a random secret, made with the same parameters as every stored hash: an
+/// unknown client id is checked against it, so that it costs what a known one costs and the
+/// answer's timing does not tell which ids exist.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(generate_secret().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
+
+/// Constant-time verification of `secret` against a stored argon2id hash (`None`: against
+/// [`DUMMY_HASH`], which never matches).
+pub async fn verify_secret(secret: String, hash: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|parsed| {
+        let hash = hash.as_deref().unwrap_or(DUMMY_HASH.as_str());
+        PasswordHash::new(hash).is_ok_and(|parsed| {
             Argon2::default()
                 .verify_password(secret.as_bytes(), &parsed)
                 .is_ok()
@@ -204,16 +220,17 @@ impl Catalog {
         Ok(())
     }
 
-    /// Checks a client id and secret. Every failure reads the same, so that a caller cannot tell
-    /// an unknown key from a wrong secret.
+    /// Checks a client id and secret. Every failure reads the same and costs the same (an unknown
+    /// id is checked against a dummy hash), so that a caller cannot tell an unknown key from a
+    /// wrong secret, by the answer or by its timing.
     pub async fn authenticate_api_key(&self, id: &str, secret: &str) -> Result<ApiKey> {
         let invalid = || CatalogError::Unauthorized("Invalid client credentials".into());
-        let Some(record) = self.store.api_key(id).await? else {
+        let record = self.store.api_key(id).await?;
+        let hash = record.as_ref().map(|r| r.secret_hash.clone());
+        let verified = verify_secret(secret.to_string(), hash).await;
+        let Some(record) = record.filter(|_| verified) else {
             return Err(invalid());
         };
-        if !verify_secret(secret.to_string(), record.secret_hash.clone()).await {
-            return Err(invalid());
-        }
         let key = from_record(record)?;
         if !key.is_active(now_ms()) {
             return Err(invalid());
@@ -247,12 +264,58 @@ impl Catalog {
         self.create_api_key(new).await.map(Some)
     }
 
+    /// The unretired signing keys, newest first, their private keys opened.
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
-        self.store.signing_keys().await
+        let records = self.store.signing_keys(false).await?;
+        records
+            .into_iter()
+            .map(|record| self.open_signing_key(record))
+            .collect()
     }
 
+    /// Stores a new signing key, its private key sealed with the master key.
     pub async fn add_signing_key(&self, key: &SigningKeyRecord) -> Result<()> {
-        self.store.insert_signing_key(key).await
+        let sealed = SigningKeyRecord {
+            private_key: self
+                .master_key()?
+                .seal(&signing_key_context(&key.kid), &key.private_key)?,
+            ..key.clone()
+        };
+        self.store.insert_signing_key(&sealed).await
+    }
+
+    /// Seals the private keys stored in clear text before sealing existed (retired keys too);
+    /// returns how many. Every sealed key must open with this master key, so a wrong master key
+    /// is found at start-up rather than at the first token.
+    pub async fn seal_signing_keys(&self) -> Result<usize> {
+        let master_key = self.master_key()?;
+        let mut sealed = 0;
+        for record in self.store.signing_keys(true).await? {
+            if is_sealed(&record.private_key) {
+                master_key.open(&signing_key_context(&record.kid), &record.private_key)?;
+                continue;
+            }
+            let private_key =
+                master_key.seal(&signing_key_context(&record.kid), &record.private_key)?;
+            self.store
+                .set_signing_key_private(&record.kid, &private_key)
+                .await?;
+            sealed += 1;
+        }
+        Ok(sealed)
+    }
+
+    fn open_signing_key(&self, record: SigningKeyRecord) -> Result<SigningKeyRecord> {
+        if !is_sealed(&record.private_key) {
+            return Ok(record); // stored before sealing; `seal_signing_keys` seals it at start-up
+        }
+        let private_key = self
+            .master_key()?
+            .open(&signing_key_context(&record.kid), &record.private_key)?;
+        Ok(SigningKeyRecord {
+            private_key,
+            ..record
+        })
     }
 
     /// Retires signing keys other than `keep` created before `before_ms`.
@@ -261,4 +324,9 @@ impl Catalog {
             .retire_signing_keys(keep, before_ms, now_ms())
             .await
     }
+}
+
+/// What a signing key's sealed private key is bound to.
+fn signing_key_context(kid: &str) -> String {
+    format!("signing key {kid}")
 }

@@ -28,7 +28,9 @@ pub use views::{CreateView, LoadedView, ViewChange};
 
 pub(crate) use metadata_cache::RefTypes;
 
+use crate::access::{Access, Principal};
 use crate::model::{Environment, NewEnvironment, Page, PageRequest};
+use crate::secrets::MasterKey;
 use crate::store::{MetadataStore, ObjectListener};
 use crate::{CatalogError, Result};
 
@@ -55,6 +57,8 @@ pub struct Catalog {
     pointers: Arc<pointer_cache::PointerCache>,
     /// `(org, env)` -> the environment: every catalog request names one.
     environments: moka::future::Cache<(String, String), Environment>,
+    /// Seals the secrets the store keeps (signing keys); without it none can be stored or read.
+    master_key: Option<MasterKey>,
     /// How drops hand their purges to the purge worker.
     purge: purge::PurgeQueue,
 }
@@ -80,14 +84,37 @@ impl Catalog {
                 .max_capacity(10_000)
                 .time_to_live(ENVIRONMENT_CACHE_TTL)
                 .build(),
+            master_key: None,
             purge: purge::PurgeQueue::default(),
         }
+    }
+
+    /// This catalog, sealing the secrets it stores with `master_key`.
+    pub fn with_master_key(mut self, master_key: MasterKey) -> Self {
+        self.master_key = Some(master_key);
+        self
+    }
+
+    fn master_key(&self) -> Result<&MasterKey> {
+        self.master_key.as_ref().ok_or_else(|| {
+            CatalogError::Internal("no master key: the catalog cannot seal or open secrets".into())
+        })
     }
 
     /// Whether this replica hears every change to tables now, so that loads are served from its
     /// cache of table pointers (Postgres: while it is LISTENing).
     pub fn hears_table_changes(&self) -> bool {
         self.pointers.is_hearing()
+    }
+
+    /// Deletes the outbox's change events older than `retention`; returns how many. Nothing
+    /// reads the outbox yet (the Glue sync will), so events are kept for a fixed time.
+    pub async fn prune_change_events(&self, retention: Duration) -> Result<u64> {
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let before_ms = chrono::Utc::now()
+            .timestamp_millis()
+            .saturating_sub(retention_ms);
+        self.store.prune_table_events(before_ms).await
     }
 
     /// Makes sure organization `org` has environment `env` (the embedded default's first start).
@@ -137,17 +164,37 @@ impl Catalog {
             .await;
     }
 
-    /// The environment a `warehouse` names: `{org}/{env}`, or an environment id that is unique.
-    pub async fn environment_for_warehouse(&self, warehouse: &str) -> Result<Environment> {
+    /// The environment a `warehouse` names for `principal`, once it may read there:
+    /// `{org}/{env}`, or a bare environment id, looked up within the principal's organization
+    /// (server-wide, where unique, for a server key). One it may not read answers exactly as a
+    /// missing one: NoSuchWarehouse with the name as given, so other tenants' ids cannot be
+    /// probed.
+    pub async fn environment_for_warehouse(
+        &self,
+        warehouse: &str,
+        principal: &Principal,
+    ) -> Result<Environment> {
         let warehouse = warehouse.trim_matches('/');
-        if let Some((org, env)) = warehouse.split_once('/') {
-            return self.environment(org, env).await;
-        }
-        let mut found = self.store.environments_with_id(warehouse).await?;
-        match found.len() {
-            1 => Ok(found.remove(0)),
-            _ => Err(CatalogError::NoSuchWarehouse(warehouse.to_string())),
-        }
+        let as_given = |e: CatalogError| match e {
+            CatalogError::NoSuchWarehouse(_) => CatalogError::NoSuchWarehouse(warehouse.into()),
+            e => e,
+        };
+        let (org, env) = match (warehouse.split_once('/'), &principal.org_id) {
+            (Some((org, env)), _) => (org.to_string(), env.to_string()),
+            (None, Some(org)) => (org.clone(), warehouse.to_string()),
+            (None, None) => {
+                let mut found = self.store.environments_with_id(warehouse).await?;
+                if found.len() != 1 {
+                    return Err(CatalogError::NoSuchWarehouse(warehouse.into()));
+                }
+                let env = found.remove(0);
+                (env.org_id, env.id)
+            }
+        };
+        principal
+            .authorize(&org, Some(&env), Access::Read)
+            .map_err(as_given)?;
+        self.environment(&org, &env).await.map_err(as_given)
     }
 
     /// The storage of an environment, opened once per process.

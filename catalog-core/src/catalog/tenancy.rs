@@ -65,9 +65,10 @@ impl Catalog {
     }
 
     pub async fn organization(&self, id: &str) -> Result<Organization> {
-        self.store.organization(id).await?.ok_or_else(|| {
-            CatalogError::NoSuchResource(format!("Organization {id} does not exist"))
-        })
+        self.store
+            .organization(id)
+            .await?
+            .ok_or_else(|| CatalogError::no_such_organization(id))
     }
 
     pub async fn organizations(&self) -> Result<Vec<Organization>> {
@@ -116,9 +117,10 @@ impl Catalog {
 
     /// An environment for the admin API: a missing one is 404 NoSuchResource.
     pub async fn admin_environment(&self, org: &str, env: &str) -> Result<Environment> {
-        self.store.environment(org, env).await?.ok_or_else(|| {
-            CatalogError::NoSuchResource(format!("Environment {org}/{env} does not exist"))
-        })
+        self.store
+            .environment(org, env)
+            .await?
+            .ok_or_else(|| CatalogError::no_such_environment(org, env))
     }
 
     /// Renames an environment or changes its storage settings (credentials, endpoint). The

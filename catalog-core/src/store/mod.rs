@@ -11,7 +11,7 @@ mod tenancy_sql;
 use async_trait::async_trait;
 
 pub use changes::ObjectListener;
-pub use sql::{redact, Backend, SqlStore};
+pub use sql::{redact, Backend, SqlStore, SqliteSync};
 
 use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
 use crate::Result;
@@ -228,8 +228,10 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     async fn has_server_admin(&self) -> Result<bool>;
 
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<()>;
-    /// Unretired signing keys, newest first.
-    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
+    /// Signing keys, newest first: the unretired ones, or all of them.
+    async fn signing_keys(&self, include_retired: bool) -> Result<Vec<SigningKeyRecord>>;
+    /// Replaces a signing key's stored private key (sealing one stored before sealing existed).
+    async fn set_signing_key_private(&self, kid: &str, private_key: &str) -> Result<()>;
     /// Retires every key but `keep` that was created before `before_ms`.
     async fn retire_signing_keys(&self, keep: &str, before_ms: i64, at_ms: i64) -> Result<u64>;
 
@@ -254,6 +256,8 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     async fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<()>;
     /// Deletes the records created before `before_ms`.
     async fn purge_idempotency_keys(&self, before_ms: i64) -> Result<u64>;
+    /// Deletes the outbox's change events recorded before `before_ms`; returns how many.
+    async fn prune_table_events(&self, before_ms: i64) -> Result<u64>;
 
     /// Creates the organization if it does not exist yet.
     async fn ensure_organization(&self, id: &str, name: &str) -> Result<()>;

@@ -49,9 +49,36 @@ pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_unique_violation())
 }
 
+/// How SQLite makes a commit durable (its `synchronous` pragma, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// Every commit is synced to disk before it is acknowledged: it survives power loss.
+    #[default]
+    Full,
+    /// Commits are synced at checkpoints: a power loss can take the last commits back (never
+    /// corrupts the database). Faster; for data that can be written again.
+    Normal,
+}
+
+impl SqliteSync {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Full => "PRAGMA synchronous = FULL",
+            Self::Normal => "PRAGMA synchronous = NORMAL",
+        }
+    }
+}
+
 impl SqlStore {
-    /// Connects to `sqlite://path` (created if missing) or `postgres://...`.
+    /// Connects to `sqlite://path` (created if missing; every commit synced to disk) or
+    /// `postgres://...`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        Self::connect_with(url, max_connections, SqliteSync::Full).await
+    }
+
+    /// [`SqlStore::connect`], choosing how SQLite makes commits durable.
+    pub async fn connect_with(url: &str, max_connections: u32, sync: SqliteSync) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -79,7 +106,7 @@ impl SqlStore {
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the writer; commits wait for the write lock.
                         conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute(sync.pragma()).await?;
                         conn.execute("PRAGMA busy_timeout = 30000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                     }
@@ -293,6 +320,20 @@ impl MetadataStore for SqlStore {
         self.purge_idempotency_key_rows(before_ms).await
     }
 
+    async fn prune_table_events(&self, before_ms: i64) -> Result<u64> {
+        // Events are numbered in the order they were recorded: delete up to the first young one
+        // (the primary key's range, not a scan of the whole outbox for old rows).
+        let pruned = sqlx::query(
+            "DELETE FROM table_events WHERE seq < COALESCE(\
+               (SELECT seq FROM table_events WHERE created_at_ms >= $1 ORDER BY seq LIMIT 1), \
+               (SELECT COALESCE(MAX(seq), 0) + 1 FROM table_events))",
+        )
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(pruned.rows_affected())
+    }
+
     async fn has_server_admin(&self) -> Result<bool> {
         self.has_server_admin_row().await
     }
@@ -301,8 +342,12 @@ impl MetadataStore for SqlStore {
         self.insert_signing_key_row(key).await
     }
 
-    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
-        self.signing_key_rows().await
+    async fn signing_keys(&self, include_retired: bool) -> Result<Vec<SigningKeyRecord>> {
+        self.signing_key_rows(include_retired).await
+    }
+
+    async fn set_signing_key_private(&self, kid: &str, private_key: &str) -> Result<()> {
+        self.set_signing_key_private_row(kid, private_key).await
     }
 
     async fn retire_signing_keys(&self, keep: &str, before_ms: i64, at_ms: i64) -> Result<u64> {
@@ -808,4 +853,35 @@ async fn record_event(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use sqlx::Row;
+
+    use super::*;
+
+    async fn synchronous_of(store: &SqlStore) -> i64 {
+        let row = sqlx::query("PRAGMA synchronous")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        row.try_get(0).unwrap()
+    }
+
+    /// An acknowledged commit survives power loss only if SQLite synced it before answering:
+    /// `synchronous = FULL` (2) on every connection of the pool, unless asked otherwise.
+    #[tokio::test]
+    async fn sqlite_syncs_every_commit_unless_told_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("full.db").display());
+        let full = SqlStore::connect(&url, 2).await.unwrap();
+        assert_eq!(synchronous_of(&full).await, 2, "FULL");
+        let url = format!("sqlite://{}", dir.path().join("normal.db").display());
+        let normal = SqlStore::connect_with(&url, 2, SqliteSync::Normal)
+            .await
+            .unwrap();
+        assert_eq!(synchronous_of(&normal).await, 1, "NORMAL");
+    }
 }

@@ -224,11 +224,15 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(super) async fn signing_key_rows(&self) -> Result<Vec<SigningKeyRecord>> {
+    pub(super) async fn signing_key_rows(
+        &self,
+        include_retired: bool,
+    ) -> Result<Vec<SigningKeyRecord>> {
         let rows = sqlx::query(
-            "SELECT kid, private_key, public_key, created_at_ms FROM signing_keys WHERE retired_at_ms IS NULL \
-             ORDER BY created_at_ms DESC, kid DESC",
+            "SELECT kid, private_key, public_key, created_at_ms FROM signing_keys \
+             WHERE retired_at_ms IS NULL OR $1 ORDER BY created_at_ms DESC, kid DESC",
         )
+        .bind(include_retired)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -241,6 +245,19 @@ impl SqlStore {
                 })
             })
             .collect()
+    }
+
+    pub(super) async fn set_signing_key_private_row(
+        &self,
+        kid: &str,
+        private_key: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE signing_keys SET private_key = $1 WHERE kid = $2")
+            .bind(private_key)
+            .bind(kid)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     pub(super) async fn retire_signing_key_rows(

@@ -6,6 +6,8 @@
 //! not granted. The granted scopes come back in `scope`.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -16,6 +18,7 @@ use base64::Engine;
 use frazil_catalog::{CatalogError, Principal, Role};
 use serde_json::json;
 
+use super::{LoginError, BUSY_RETRY_AFTER};
 use crate::state::AppState;
 
 const CLIENT_CREDENTIALS: &str = "client_credentials";
@@ -64,9 +67,11 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> HttpRespon
         (status = 200, description = "The token", body = frazil_openapi::oauth::OAuthTokenResponse),
         (status = 400, description = "`invalid_request`, `invalid_grant`, `invalid_scope` or `unsupported_grant_type`", body = frazil_openapi::oauth::OAuthError),
         (status = 401, description = "`invalid_client`: unknown, revoked or expired key, or a wrong secret", body = frazil_openapi::oauth::OAuthError),
-        (status = 429, description = "Too many failed attempts for this client id: retry after `Retry-After` seconds", body = frazil_openapi::oauth::OAuthError,
+        (status = 429, description = "Too many failed attempts for this client id from this address: retry after `Retry-After` seconds", body = frazil_openapi::oauth::OAuthError,
             headers(("Retry-After" = String, description = "Seconds to wait"))),
         (status = 500, description = "`server_error`", body = frazil_openapi::oauth::OAuthError),
+        (status = 503, description = "`temporarily_unavailable`: every secret verification slot is busy; retry after `Retry-After` seconds", body = frazil_openapi::oauth::OAuthError,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
     ),
 )]
 async fn token(state: Data<AppState>, request: HttpRequest, body: Bytes) -> HttpResponse {
@@ -166,29 +171,33 @@ async fn client_credentials(
             "Client credentials are required (HTTP Basic or client_id and client_secret)",
         ));
     };
-    if state.auth.is_throttled(&id).await {
-        let retry = state.auth.retry_after().as_secs().to_string();
-        let mut response = oauth_error(
+    // The socket's peer address: X-Forwarded-For is not trusted (any client can send one).
+    let source = request
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    match state.auth.authenticate(&id, &secret, source).await {
+        Ok(key) => Ok(key.principal()),
+        Err(LoginError::Throttled) => Err(retry_later(
             StatusCode::TOO_MANY_REQUESTS,
             "invalid_client",
-            "Too many failed attempts for this client id; retry later",
-        );
-        if let Ok(value) = HeaderValue::from_str(&retry) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return Err(response);
-    }
-    match state.auth.authenticate(&id, &secret).await {
-        Ok(key) => Ok(key.principal()),
-        Err(CatalogError::Unauthorized(message)) => {
-            tracing::info!(client_id = %id, "token request with invalid client credentials");
+            "Too many failed attempts for this client id from this address; retry later",
+            state.auth.retry_after(),
+        )),
+        Err(LoginError::Busy) => Err(retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "Too many credential checks at once; retry shortly",
+            BUSY_RETRY_AFTER,
+        )),
+        Err(LoginError::Refused(CatalogError::Unauthorized(message))) => {
+            tracing::info!(client_id = %id, %source, "token request with invalid client credentials");
             Err(oauth_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 &message,
             ))
         }
-        Err(e) => {
+        Err(LoginError::Refused(e)) => {
             tracing::error!(error = %e, "cannot check client credentials");
             Err(oauth_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -197,6 +206,20 @@ async fn client_credentials(
             ))
         }
     }
+}
+
+/// An RFC 6749 error with `Retry-After`.
+fn retry_later(
+    status: StatusCode,
+    error: &str,
+    description: &str,
+    after: Duration,
+) -> HttpResponse {
+    let mut response = oauth_error(status, error, description);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs()));
+    response
 }
 
 /// RFC 8693: a still-valid Frazil token is exchanged for a fresh one (how Iceberg Java refreshes).

@@ -6,9 +6,14 @@
 //! a SHA-256 digest of the token, until the token expires (at most [`VERIFIED_TOKEN_TTL`]). An
 //! Ed25519 verification costs more than the rest of a cached loadTable; the expiry, the signing
 //! key and the API key's status are still checked on every request.
+//!
+//! A token signed by a key this replica does not know makes it read the signing keys again (the
+//! key may be a rotation by another replica), at most once per [`KEY_RELOAD_INTERVAL`]: tokens
+//! with made-up `kid`s cannot turn into a database read each.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use frazil_catalog::{ApiKey, Catalog, CatalogError, Principal, Role};
 use jsonwebtoken::{Algorithm, Header, Validation};
@@ -23,6 +28,8 @@ pub const KEY_STATUS_TTL: Duration = Duration::from_secs(5);
 /// Longest a verified token's claims are remembered (expiry is checked on every use).
 const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 const ISSUER: &str = "frazil";
+/// Least time between two reloads of the signing keys for tokens of an unknown key.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Claims {
@@ -50,6 +57,10 @@ pub struct Tokens {
     catalog: Arc<Catalog>,
     lifetime: Duration,
     keys: RwLock<Vec<KeyPair>>,
+    /// When an unknown `kid` last made this replica reload the keys; held while it reloads.
+    last_miss_reload: tokio::sync::Mutex<Option<Instant>>,
+    /// How often the keys were read from the store.
+    reloads: AtomicU64,
     key_status: Cache<String, Option<ApiKey>>,
     /// SHA-256 of a token whose signature was checked -> its signing key id and claims.
     verified: Cache<[u8; 32], Arc<(String, Claims)>>,
@@ -70,6 +81,8 @@ impl Tokens {
             catalog,
             lifetime,
             keys: RwLock::default(),
+            last_miss_reload: tokio::sync::Mutex::default(),
+            reloads: AtomicU64::new(0),
             key_status: Cache::builder()
                 .time_to_live(KEY_STATUS_TTL)
                 .max_capacity(100_000)
@@ -96,7 +109,25 @@ impl Tokens {
             .map(signing::key_pair)
             .collect::<anyhow::Result<Vec<_>>>()?;
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = pairs;
+        let reloads = self.reloads.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(reloads, "token signing keys read from the store");
         Ok(())
+    }
+
+    /// The key of a `kid` this replica did not have: the keys are read again unless an unknown
+    /// `kid` made them be read less than [`KEY_RELOAD_INTERVAL`] ago.
+    async fn reload_for_unknown(&self, kid: &str) -> anyhow::Result<Option<KeyPair>> {
+        let mut last = self.last_miss_reload.lock().await;
+        // Another request may have read them while this one waited.
+        if let Some(key) = self.key(kid) {
+            return Ok(Some(key));
+        }
+        if last.is_some_and(|at| at.elapsed() < KEY_RELOAD_INTERVAL) {
+            return Ok(None);
+        }
+        *last = Some(Instant::now());
+        self.reload_keys().await?;
+        Ok(self.key(kid))
     }
 
     fn read_keys(&self) -> Vec<KeyPair> {
@@ -170,14 +201,12 @@ impl Tokens {
             .ok_or_else(|| unauthorized("Malformed access token"))?;
         let key = match self.key(&kid) {
             Some(key) => key,
-            None => {
-                // Signed by a key created since this replica loaded its keys.
-                self.reload_keys()
-                    .await
-                    .map_err(|e| CatalogError::Internal(e.to_string()))?;
-                self.key(&kid)
-                    .ok_or_else(|| unauthorized("Access token signed by an unknown key"))?
-            }
+            // Perhaps signed by a key created since this replica loaded its keys.
+            None => self
+                .reload_for_unknown(&kid)
+                .await
+                .map_err(|e| CatalogError::Internal(e.to_string()))?
+                .ok_or_else(|| unauthorized("Access token signed by an unknown key"))?,
         };
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[ISSUER]);
@@ -218,5 +247,75 @@ impl Tokens {
             .insert(key_id.to_string(), key.clone())
             .await;
         Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use frazil_catalog::store::SqlStore;
+
+    use super::*;
+
+    /// A token of a key that another replica has just created (not yet in this one's memory).
+    fn token_of(key: &KeyPair) -> String {
+        let claims = Claims {
+            iss: ISSUER.into(),
+            sub: "K".into(),
+            org: None,
+            env: None,
+            role: "admin".into(),
+            scope: "catalog".into(),
+            iat: now_s(),
+            exp: now_s() + 600,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn unknown_keys_are_looked_up_at_most_once_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("f.db").display());
+        let store = SqlStore::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let catalog = Arc::new(Catalog::new(Arc::new(store)));
+        let tokens = Arc::new(
+            Tokens::load(catalog.clone(), Duration::from_secs(60))
+                .await
+                .unwrap(),
+        );
+
+        let record = signing::generate(chrono::Utc::now().timestamp_millis()).unwrap();
+        let token = token_of(&signing::key_pair(&record).unwrap());
+        let before = tokens.reloads.load(Ordering::Relaxed);
+        let checks: Vec<_> = (0..50)
+            .map(|_| {
+                let (tokens, token) = (tokens.clone(), token.clone());
+                tokio::spawn(async move { tokens.verify(&token).await })
+            })
+            .collect();
+        for check in checks {
+            assert!(matches!(
+                check.await.unwrap(),
+                Err(CatalogError::Unauthorized(_))
+            ));
+        }
+        assert_eq!(
+            tokens.reloads.load(Ordering::Relaxed),
+            before + 1,
+            "50 checks of an unknown kid"
+        );
+
+        // The key appears (a rotation by another replica): refused until the interval is over,
+        // then found by the next reload.
+        catalog.add_signing_key(&record).await.unwrap();
+        assert!(tokens.verify(&token).await.is_err());
+        assert_eq!(tokens.reloads.load(Ordering::Relaxed), before + 1);
+        tokio::time::sleep(KEY_RELOAD_INTERVAL + Duration::from_millis(100)).await;
+        assert!(
+            matches!(tokens.verify(&token).await, Err(CatalogError::Unauthorized(m)) if m.contains("revoked"))
+        );
+        assert_eq!(tokens.reloads.load(Ordering::Relaxed), before + 2);
     }
 }

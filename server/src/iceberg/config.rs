@@ -17,8 +17,9 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConfigQuery {
-    /// The environment, as `{organization}/{environment}` (or an environment id). Without one:
-    /// the token's own environment for an environment key, else `default/default`.
+    /// The environment, as `{organization}/{environment}` (or an environment id of the caller's
+    /// organization). Without one: the token's own environment for an environment key, else
+    /// `default/default`.
     warehouse: Option<String>,
 }
 
@@ -41,7 +42,7 @@ pub struct ConfigQuery {
         (status = 400, response = crate::api_docs::BadRequestErrorResponse),
         (status = 401, response = crate::api_docs::UnauthorizedResponse),
         (status = 403, response = crate::api_docs::ForbiddenResponse),
-        (status = 404, description = "The environment does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 404, description = "`NoSuchWarehouseException`: the environment does not exist, or the token may not see it (both read the same)", body = frazil_openapi::IcebergErrorResponse),
         (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
         (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
@@ -57,8 +58,8 @@ pub async fn tableflow_config(
     Ok(Json(catalog_config(&caller, None)))
 }
 
-/// The warehouse layout: `warehouse` (`{org}/{env}`, or an environment id) names the
-/// environment, answered with its `prefix`. Without one: the caller's own environment for an
+/// The warehouse layout: `warehouse` (`{org}/{env}`, or an environment id of the caller's
+/// organization) names the environment, answered with its `prefix`. Without one: the caller's own environment for an
 /// environment key, else `default/default`.
 #[utoipa::path(
     get,
@@ -76,7 +77,7 @@ pub async fn tableflow_config(
         (status = 400, response = crate::api_docs::BadRequestErrorResponse),
         (status = 401, response = crate::api_docs::UnauthorizedResponse),
         (status = 403, response = crate::api_docs::ForbiddenResponse),
-        (status = 404, description = "The warehouse does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 404, description = "`NoSuchWarehouseException`: the warehouse does not exist, or the token may not see it (both read the same)", body = frazil_openapi::IcebergErrorResponse),
         (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
         (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
@@ -92,15 +93,14 @@ pub async fn warehouse_config(
         query.warehouse.as_deref().filter(|w| !w.is_empty()),
     )
     .await?;
-    caller
-        .0
-        .authorize(&env.org_id, Some(&env.id), Access::Read)?;
     Ok(Json(catalog_config(
         &caller,
         Some(format!("{}/{}", env.org_id, env.id)),
     )))
 }
 
+/// The named environment, or without a name the caller's own (else `default/default`). One the
+/// caller may not read answers exactly as a missing one.
 async fn resolve_warehouse(
     state: &AppState,
     caller: &Caller,
@@ -108,17 +108,13 @@ async fn resolve_warehouse(
 ) -> ApiResult<Environment> {
     let principal = &caller.0;
     let named = match (warehouse, &principal.org_id, &principal.env_id) {
-        (Some(w), _, _) => w.trim_matches('/').to_string(),
+        (Some(w), _, _) => w.to_string(),
         (None, Some(org), Some(env)) => format!("{org}/{env}"),
         (None, _, _) => "default/default".to_string(),
     };
-    if let Some((org, env)) = named.split_once('/') {
-        // Decide access before existence, so that other tenants' names cannot be probed.
-        principal.authorize(org, Some(env), Access::Read)?;
-    }
     state
         .catalog
-        .environment_for_warehouse(&named)
+        .environment_for_warehouse(&named, principal)
         .await
         .map_err(|e| match warehouse {
             Some(_) => ApiError::from(e),

@@ -279,7 +279,10 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("f.db").display());
         let store = SqlStore::connect(&url, 2).await.unwrap();
         store.migrate().await.unwrap();
-        let catalog = Arc::new(Catalog::new(Arc::new(store.clone())));
+        let catalog = Arc::new(
+            Catalog::new(Arc::new(store.clone()))
+                .with_master_key(frazil_catalog::MasterKey::generate().0),
+        );
         let location = url::Url::from_directory_path(dir.path())
             .unwrap()
             .to_string();
@@ -288,7 +291,7 @@ mod tests {
             .await
             .unwrap();
         let auth = Arc::new(
-            crate::auth::Authenticator::new(catalog.clone(), std::time::Duration::from_secs(60))
+            crate::auth::Authenticator::new(catalog.clone(), std::time::Duration::from_secs(60), 0)
                 .await
                 .unwrap(),
         );

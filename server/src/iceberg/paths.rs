@@ -107,7 +107,8 @@ pub fn identifier(namespace: Vec<String>, name: String) -> ApiResult<TableIdent>
 
 impl AppState {
     /// The environment a catalog route addresses, once the caller may do `access` there. The
-    /// scope is checked first: another tenant's environment is 403 whether it exists or not.
+    /// scope is checked first: an environment outside the token's scope is 404
+    /// NoSuchWarehouse, exactly as a missing one.
     pub async fn environment(
         &self,
         caller: &Caller,
