@@ -13,7 +13,7 @@ mod view;
 pub use access::{Access, Principal, Role};
 pub use catalog::{
     check_id, verify_secret, ApiKey, Catalog, Cluster, CreateTable, CreateView, IssuedApiKey,
-    LoadedTable, LoadedView, NewApiKey, Organization, TableChange, ViewChange,
+    LoadedTable, LoadedView, NewApiKey, Organization, PurgeOutcome, TableChange, ViewChange,
 };
 pub use error::{CatalogError, Result};
 pub use model::{

@@ -183,6 +183,11 @@ async fn tables_create_load_rename_drop_and_register() {
         );
 
         c.drop_table(env, &restored, true).await.unwrap();
+        // The drop leaves the deletion to the purge worker; here the test runs it.
+        assert!(matches!(
+            c.purge_next().await.unwrap(),
+            Some(frazil_catalog::PurgeOutcome::Purged { .. })
+        ));
         assert!(
             !h.path_of(&location).exists(),
             "a purge deletes the table's files"

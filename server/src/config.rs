@@ -52,6 +52,9 @@ pub struct Config {
     /// to it, in milliseconds (0: every load reads it from the database). Changes are heard at
     /// once (Postgres: LISTEN/NOTIFY); this bounds staleness should a replica die mid-commit.
     pub table_cache_ttl_ms: u64,
+    /// How long a dropped table's files are kept before the purge worker may delete them, in
+    /// milliseconds (0: at once). A window to restore the table by registering its metadata.
+    pub purge_delay_ms: u64,
     /// The master key that seals stored secrets (signing keys): 32 bytes as base64. Else read
     /// from `master_key_file`, else from `{data_dir}/master.key` (generated on first start).
     pub master_key: Option<String>,
@@ -85,6 +88,7 @@ impl Default for Config {
             max_secret_verifications: 0,
             idempotency_prune_interval_ms: 60_000,
             table_cache_ttl_ms: 5_000,
+            purge_delay_ms: 0,
             master_key: None,
             master_key_file: None,
             bootstrap_client_id: None,

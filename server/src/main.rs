@@ -211,8 +211,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let catalog = Catalog::with_pointer_ttl(
         Arc::new(store.clone()),
         Duration::from_millis(config.table_cache_ttl_ms),
-    );
+    )
+    .with_purge_delay(Duration::from_millis(config.purge_delay_ms));
     let catalog = Arc::new(with_master_key(&config, catalog).await?);
+    // Every replica purges dropped tables' files, whichever replica dropped them.
+    tokio::spawn(catalog.clone().run_purge_worker(PURGE_POLL));
     let env = catalog
         .ensure_environment("default", "default", config.default_storage()?)
         .await?;
@@ -262,6 +265,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     store.close().await;
     Ok(())
 }
+
+/// How often the purge worker looks for purges it was not woken for: other replicas' drops,
+/// retries, delayed purges.
+const PURGE_POLL: Duration = Duration::from_secs(1);
 
 /// Picks up signing keys rotated by another process, so that this replica signs with the newest.
 fn spawn_key_refresh(auth: Arc<Authenticator>) {

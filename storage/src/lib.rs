@@ -18,6 +18,12 @@ pub enum StorageError {
     AlreadyExists(String),
     #[error("invalid location {location}: {reason}")]
     InvalidLocation { location: String, reason: String },
+    #[error("cannot delete {location}: {source}")]
+    Io {
+        location: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("storage error at {location}: {source}")]
     Backend {
         location: String,

@@ -26,15 +26,7 @@ impl Location {
             }
             other => return Err(invalid(&format!("unsupported scheme '{other}'"))),
         }
-        if url
-            .path_segments()
-            .into_iter()
-            .flatten()
-            .any(|s| s == "." || s == "..")
-        {
-            return Err(invalid("'.' and '..' are not allowed in a location"));
-        }
-        Ok(Self(url))
+        Ok(Self(canonical(url).map_err(invalid)?))
     }
 
     pub fn as_str(&self) -> &str {
@@ -47,8 +39,33 @@ impl Location {
 
     /// True when `self` is `base` or lies below it (segment-wise, never a sibling `base-x`).
     pub fn is_within(&self, base: &Location) -> bool {
+        self == base || self.is_below(base)
+    }
+
+    /// True when `self` lies strictly below `base` (segment-wise).
+    pub fn is_below(&self, base: &Location) -> bool {
         let (me, base) = (self.as_str(), base.as_str());
-        me == base || (me.starts_with(base) && me[base.len()..].starts_with('/'))
+        let rest = me.strip_prefix(base).unwrap_or_default();
+        // A root (`file:///`) ends in its separator; every other location has none.
+        !rest.is_empty() && (base.ends_with('/') || rest.starts_with('/'))
+    }
+
+    /// Every location strictly above this one, as [`Location::as_str`] spells them: for
+    /// `s3://b/w/t` that is `s3://b` and `s3://b/w`. The locations that would contain this
+    /// one, for the catalog's overlap checks.
+    pub fn ancestors(&self) -> Vec<String> {
+        let text = self.as_str();
+        let path_start = text.find("://").map_or(0, |i| i + 3);
+        let path_start = path_start + text[path_start..].find('/').unwrap_or(text.len());
+        let mut ancestors: Vec<String> = text
+            .match_indices('/')
+            .filter(|&(i, _)| i >= path_start)
+            .filter_map(|(i, _)| Location::parse(&text[..i]).ok())
+            .map(|l| l.as_str().to_string())
+            .collect();
+        ancestors.dedup();
+        ancestors.retain(|a| a != text);
+        ancestors
     }
 
     /// The location one path segment below this one; the segment is encoded as in a URL.
@@ -66,6 +83,43 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The one spelling of a location: path segments percent-decoded and re-encoded the way `url`
+/// encodes them, so two spellings of one directory (`a%41` and `aA`) are one string, which the
+/// catalog's overlap checks and purge compare. Segments that would leave their directory or
+/// split into two once decoded (`..`, `.`, an encoded `/` or `\\`, an empty segment) are refused.
+fn canonical(mut url: Url) -> std::result::Result<Url, &'static str> {
+    let encoded: Vec<String> = url
+        .path_segments()
+        .into_iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    let mut decoded = Vec::with_capacity(encoded.len());
+    for (i, segment) in encoded.iter().enumerate() {
+        let segment = percent_encoding::percent_decode_str(segment)
+            .decode_utf8()
+            .map_err(|_| "a location must be UTF-8 once decoded")?;
+        if segment == "." || segment == ".." {
+            return Err("'.' and '..' are not allowed in a location");
+        }
+        if segment.contains(['/', '\\']) {
+            return Err("an encoded '/' or '\\' is not allowed in a location");
+        }
+        // `file:///` and `s3://bucket/` end in one empty segment; none may be empty elsewhere.
+        if segment.is_empty() && !(i == 0 && encoded.len() == 1) {
+            return Err("empty path segments ('//') are not allowed in a location");
+        }
+        decoded.push(segment.into_owned());
+    }
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.clear();
+        for segment in decoded.iter().filter(|s| !s.is_empty()) {
+            segments.push(segment);
+        }
+    }
+    Ok(url)
 }
 
 /// A table's default location: `{warehouse}/{namespace levels...}/{table}-{uuid}`. The uuid keeps
@@ -171,6 +225,41 @@ mod tests {
         assert!(!Location::parse("s3://bucket/wh/../x")
             .map(|l| l.is_within(&base))
             .unwrap_or(false));
+    }
+
+    #[test]
+    fn ancestors_are_every_containing_location() {
+        let t = Location::parse("s3://bucket/wh/ns/t").unwrap();
+        assert_eq!(
+            t.ancestors(),
+            ["s3://bucket", "s3://bucket/wh", "s3://bucket/wh/ns"]
+        );
+        let f = Location::parse("file:///data/wh/t").unwrap();
+        assert_eq!(
+            f.ancestors(),
+            ["file:///", "file:///data", "file:///data/wh"]
+        );
+        for a in f.ancestors() {
+            assert!(f.is_below(&Location::parse(&a).unwrap()), "{a}");
+        }
+    }
+
+    #[test]
+    fn one_spelling_per_location() {
+        let plain = Location::parse("file:///wh/aA%20b").unwrap();
+        let escaped = Location::parse("file:///wh/a%41 b/").unwrap();
+        assert_eq!(plain, escaped);
+        for bad in ["file:///wh/a%2Fb", "file:///wh//t", "s3://b/wh/a%5cb"] {
+            assert!(Location::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Location::parse("s3://bucket").unwrap().as_str(),
+            "s3://bucket"
+        );
+        // Encoded dot segments are resolved as URLs resolve them, never kept inside.
+        let wh = Location::parse("file:///wh").unwrap();
+        let up = Location::parse("file:///wh/%2e%2E/x").unwrap();
+        assert!(!up.is_within(&wh), "{up}");
     }
 
     #[test]

@@ -72,25 +72,25 @@ impl Warehouse {
         }
     }
 
-    /// Deletes every file below `location` (a table purge); returns how many were deleted.
-    pub async fn delete_tree(&self, location: &Location) -> Result<usize> {
+    /// Deletes every file below `location` (a table purge). Symbolic links are never followed:
+    /// a link inside the tree is removed as a link and what it points at stays. The caller
+    /// decides first that no other table lives inside `location`.
+    pub async fn delete_tree(&self, location: &Location) -> Result<()> {
+        if location.url().scheme() == "file" {
+            return delete_local_tree(location).await;
+        }
         let (store, prefix) = self.resolve(location)?;
+        // object_store matches prefixes segment-wise: `t` never lists `t-2/...`.
         let paths = store
             .list(Some(&prefix))
             .map_ok(|meta| meta.location)
             .boxed();
-        let deleted: Vec<Path> = store
+        store
             .delete_stream(paths)
-            .try_collect()
+            .try_collect::<Vec<Path>>()
             .await
             .map_err(|source| backend(location, source))?;
-        if location.url().scheme() == "file" {
-            // object_store leaves the emptied directories of a local warehouse behind.
-            if let Ok(dir) = location.url().to_file_path() {
-                let _ = tokio::fs::remove_dir_all(dir).await;
-            }
-        }
-        Ok(deleted.len())
+        Ok(())
     }
 
     fn resolve(&self, location: &Location) -> Result<(Arc<dyn ObjectStore>, Path)> {
@@ -132,6 +132,43 @@ impl Warehouse {
             .build()
             .map_err(|source| backend(location, source))?;
         Ok(Arc::new(store))
+    }
+}
+
+/// A local table directory and everything in it, by the file system's own recursive removal,
+/// which removes symbolic links without following them (object_store's local listing follows
+/// them, so its delete would reach files outside the table). A location that is a regular file
+/// is refused: a table location is a directory, and a file there is not the table's.
+async fn delete_local_tree(location: &Location) -> Result<()> {
+    let dir = location
+        .url()
+        .to_file_path()
+        .map_err(|()| StorageError::InvalidLocation {
+            location: location.to_string(),
+            reason: "not a local path".into(),
+        })?;
+    let io_error = |e: std::io::Error| StorageError::Io {
+        location: location.to_string(),
+        source: e,
+    };
+    let kind = match tokio::fs::symlink_metadata(&dir).await {
+        Ok(meta) => meta.file_type(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error(e)),
+    };
+    let removed = if kind.is_dir() {
+        tokio::fs::remove_dir_all(&dir).await
+    } else if kind.is_symlink() {
+        tokio::fs::remove_file(&dir).await
+    } else {
+        Err(std::io::Error::other(
+            "the table location is not a directory; refusing to delete it",
+        ))
+    };
+    match removed {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(e)),
     }
 }
 
@@ -198,7 +235,7 @@ mod tests {
             .create_file(&kept, Bytes::from_static(b"x"))
             .await
             .unwrap();
-        assert_eq!(warehouse.delete_tree(&table).await.unwrap(), 2);
+        warehouse.delete_tree(&table).await.unwrap();
         assert!(!dir.path().join("ns/t").exists());
         assert_eq!(
             warehouse.read_file(&kept).await.unwrap(),
@@ -208,5 +245,32 @@ mod tests {
             .read_file(&table.join("metadata").join("1.json"))
             .await;
         assert!(matches!(missing, Err(StorageError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn delete_tree_removes_links_but_not_their_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("precious.parquet"), b"keep").unwrap();
+        let warehouse = local_warehouse(&dir);
+        let table = warehouse.root().join("t");
+        let file = table.join("metadata").join("1.json");
+        warehouse
+            .create_file(&file, Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        let table_dir = dir.path().join("t");
+        std::os::unix::fs::symlink(outside.path(), table_dir.join("data")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("precious.parquet"),
+            table_dir.join("metadata/linked.parquet"),
+        )
+        .unwrap();
+        warehouse.delete_tree(&table).await.unwrap();
+        assert!(!table_dir.exists());
+        assert_eq!(
+            std::fs::read(outside.path().join("precious.parquet")).unwrap(),
+            b"keep"
+        );
     }
 }

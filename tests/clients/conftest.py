@@ -74,6 +74,17 @@ def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
+def eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Polls `check` until it holds or `timeout` seconds pass: a purge's files are deleted by the
+    server's purge worker shortly after the drop answered."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def _tail(path: Path, limit: int = 8000) -> str:
     try:
         text = path.read_text(errors="replace")

@@ -263,7 +263,11 @@ class Objects:
     registered: str
     view: str = "v"
     view_uuid: str = ""
-    view_location: str = ""  # metadata file of view `v`, for register-view
+    view_location: str = ""  # metadata file of view `v`
+    # metadata file and uuid of a dropped view, for register-view (a live view's directory
+    # cannot be registered a second time)
+    dropped_view_location: str = ""
+    dropped_view_uuid: str = ""
 
 
 def view_body(ns: str, name: str) -> dict:
@@ -305,6 +309,12 @@ def make_objects(http: requests.Session, prefix: str, endpoint: str | None = Non
     r = http.post(f"{prefix}/namespaces/{ns}/views", json=view_body(ns, "v"), timeout=TIMEOUT)
     assert r.status_code == 200, r.text
     view = r.json()
+    dropped_view = {"metadata-location": "", "metadata": {"view-uuid": ""}}
+    if endpoint == "POST /v1/{prefix}/namespaces/{namespace}/register-view":
+        r = http.post(f"{prefix}/namespaces/{ns}/views", json=view_body(ns, "v_gone"), timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        dropped_view = r.json()
+        assert http.delete(f"{prefix}/namespaces/{ns}/views/v_gone", timeout=TIMEOUT).status_code == 204
     return Objects(
         ns,
         empty,
@@ -317,6 +327,8 @@ def make_objects(http: requests.Session, prefix: str, endpoint: str | None = Non
         "t_registered",
         view_uuid=view["metadata"]["view-uuid"],
         view_location=view["metadata-location"],
+        dropped_view_location=dropped_view["metadata-location"],
+        dropped_view_uuid=dropped_view["metadata"]["view-uuid"],
     )
 
 
@@ -367,7 +379,7 @@ def route_request(endpoint: str, o: Objects, missing: bool = False) -> tuple[str
         "POST /v1/{prefix}/namespaces/{namespace}/register-view": (
             "POST",
             f"/namespaces/{o.ns}/register-view",
-            {"name": "v_registered", "metadata-location": o.view_location},
+            {"name": "v_registered", "metadata-location": o.dropped_view_location},
         ),
         "GET /v1/{prefix}/namespaces": ("GET", "/namespaces", None),
         "POST /v1/{prefix}/namespaces": ("POST", "/namespaces", {"namespace": [o.new_ns], "properties": {}}),
@@ -484,8 +496,8 @@ def assert_write_effect(endpoint: str, o: Objects, before: dict, after: dict, r:
     elif endpoint == "POST /v1/{prefix}/views/rename":
         assert after[("view", "v_renamed")] == before[("view", o.view)]
     elif endpoint == "POST /v1/{prefix}/namespaces/{namespace}/register-view":
-        assert after[("view", "v_registered")] == (200, o.view_location)
-        assert r.json()["metadata"]["view-uuid"] == o.view_uuid, r.text[:400]
+        assert after[("view", "v_registered")] == (200, o.dropped_view_location)
+        assert r.json()["metadata"]["view-uuid"] == o.dropped_view_uuid, r.text[:400]
 
 
 def assert_read_body(endpoint: str, o: Objects, r: requests.Response) -> None:

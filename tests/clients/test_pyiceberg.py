@@ -21,7 +21,7 @@ from pyiceberg.expressions import GreaterThanOrEqual
 from pyiceberg.table import StaticTable
 from pyiceberg.types import DoubleType
 
-from conftest import bearer, make_catalog, unique
+from conftest import bearer, eventually, make_catalog, unique
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("name", pa.string())])
 
@@ -248,7 +248,7 @@ def test_drop_with_purge_removes_files(catalog, namespace):
 
     catalog.purge_table(ident)
     assert not catalog.table_exists(ident)
-    assert files_under(location) == []
+    assert eventually(lambda: files_under(location) == [])
     # the name can be used again, and starts empty
     again = catalog.create_table(ident, schema=SCHEMA)
     assert read_sorted(again) == []

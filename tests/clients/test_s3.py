@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pytest
 
-from conftest import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, duckdb_attach, make_catalog, s3_client_properties, unique
+from conftest import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, duckdb_attach, eventually, make_catalog, s3_client_properties, unique
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("name", pa.string())])
 
@@ -62,7 +62,7 @@ def test_s3_create_append_read_purge(s3_server, s3_catalog, moto_s3):
 
     s3_catalog.purge_table(ident)
     assert not s3_catalog.table_exists(ident)
-    assert moto_s3.keys(bucket, prefix.rstrip("/") + "/") == []
+    assert eventually(lambda: moto_s3.keys(bucket, prefix.rstrip("/") + "/") == [])
     assert moto_s3.keys(bucket, other_prefix) == other_keys
     assert s3_catalog.load_table(f"{ns}.other").scan().to_arrow().to_pylist() == [{"id": 9, "name": "z"}]
 

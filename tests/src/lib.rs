@@ -102,6 +102,11 @@ pub struct Server {
     warehouse_dir: PathBuf,
     log: PathBuf,
     postgres: Option<PostgresDatabase>,
+    /// What every (re)start of the process is given.
+    data_dir: PathBuf,
+    database_url: String,
+    warehouse_url: String,
+    extra_env: Vec<(String, String)>,
     // Last: removed after the process is gone.
     dir: tempfile::TempDir,
 }
@@ -122,13 +127,30 @@ impl Server {
     /// Panics (failing the test) if the binary is missing, exits early, or does not answer
     /// within 30 s.
     pub async fn start(store: Store) -> Server {
-        match Self::try_start(store).await {
+        Self::start_with(store, &[]).await
+    }
+
+    /// [`Server::start`] with more `FRAZIL_*` settings, e.g. `("FRAZIL_PURGE_DELAY_MS", "3000")`.
+    pub async fn start_with(store: Store, env: &[(&str, &str)]) -> Server {
+        match Self::try_start(store, env).await {
             Ok(server) => server,
             Err(e) => panic!("starting frazil ({store}) failed: {e:#}"),
         }
     }
 
-    async fn try_start(store: Store) -> anyhow::Result<Server> {
+    /// Kills the process with SIGKILL (no shutdown at all, as a crash), then starts it again on
+    /// the same data directory, database and warehouse.
+    pub async fn kill_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Err(e) = self.spawn().await {
+            panic!("restarting frazil ({}) failed: {e:#}", self.store);
+        }
+    }
+
+    async fn try_start(store: Store, env: &[(&str, &str)]) -> anyhow::Result<Server> {
         let bin = frazil_bin();
         if !bin.exists() {
             panic!(
@@ -163,14 +185,32 @@ impl Server {
             warehouse_dir,
             log: dir.path().join("frazil.log"),
             postgres,
+            data_dir,
+            database_url,
+            warehouse_url,
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             dir,
         };
+        server.spawn().await?;
+        Ok(server)
+    }
+
+    /// Starts the process and waits until it is healthy.
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let bin = frazil_bin();
+        let server = self;
         // A free port can be taken by someone else between our probe and the server's bind:
         // try a few ports before giving up.
         let mut last_error = None;
         for _attempt in 0..3 {
             let port = free_port()?;
-            let log = File::create(&server.log)?;
+            let log = File::options()
+                .create(true)
+                .append(true)
+                .open(&server.log)?;
             let mut command = Command::new(&bin);
             command
                 .arg("serve")
@@ -186,19 +226,20 @@ impl Server {
             }
             command
                 .env("FRAZIL_LISTEN", format!("127.0.0.1:{port}"))
-                .env("FRAZIL_DATA_DIR", &data_dir)
-                .env("FRAZIL_DATABASE_URL", &database_url)
-                .env("FRAZIL_WAREHOUSE", &warehouse_url)
+                .env("FRAZIL_DATA_DIR", &server.data_dir)
+                .env("FRAZIL_DATABASE_URL", &server.database_url)
+                .env("FRAZIL_WAREHOUSE", &server.warehouse_url)
                 .env("FRAZIL_BOOTSTRAP_CLIENT_ID", BOOTSTRAP_CLIENT_ID)
                 .env("FRAZIL_BOOTSTRAP_CLIENT_SECRET", BOOTSTRAP_CLIENT_SECRET)
-                .env("RUST_BACKTRACE", "1");
+                .env("RUST_BACKTRACE", "1")
+                .envs(server.extra_env.iter().map(|(k, v)| (k, v)));
             let child = command
                 .spawn()
                 .with_context(|| format!("spawning {}", bin.display()))?;
             server.child = Some(child);
             server.base_url = format!("http://127.0.0.1:{port}");
             match server.wait_healthy().await {
-                Ok(()) => return Ok(server),
+                Ok(()) => return Ok(()),
                 Err(e) => {
                     let log = server.log_text();
                     server.stop();

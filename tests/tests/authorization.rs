@@ -403,9 +403,9 @@ const EMPTY_NAMESPACE: &str = "lkc-empty";
 fn catalog_routes(server: &Server, layout: Layout, fixture: &Fixture) -> Vec<Route> {
     let Fixture {
         orders_uuid,
-        orders_location,
+        archived_location,
         report_uuid,
-        report_location,
+        archived_view_location,
     } = fixture;
     let api = server.api_prefix(layout);
     let ns = format!("{api}/namespaces/{CLUSTER}");
@@ -495,7 +495,7 @@ fn catalog_routes(server: &Server, layout: Layout, fixture: &Fixture) -> Vec<Rou
         Route::new(
             "POST /v1/{prefix}/namespaces/{namespace}/register",
             format!("{ns}/register"),
-            Some(json!({"name": "registered", "metadata-location": orders_location})),
+            Some(json!({"name": "registered", "metadata-location": archived_location})),
             true,
         ),
         Route::new(
@@ -591,7 +591,7 @@ fn catalog_routes(server: &Server, layout: Layout, fixture: &Fixture) -> Vec<Rou
         Route::new(
             "POST /v1/{prefix}/namespaces/{namespace}/register-view",
             format!("{ns}/register-view"),
-            Some(json!({"name": "registered_view", "metadata-location": report_location})),
+            Some(json!({"name": "registered_view", "metadata-location": archived_view_location})),
             true,
         ),
     ]
@@ -600,9 +600,11 @@ fn catalog_routes(server: &Server, layout: Layout, fixture: &Fixture) -> Vec<Rou
 /// What the route table's requests refer to.
 struct Fixture {
     orders_uuid: String,
-    orders_location: String,
     report_uuid: String,
-    report_location: String,
+    /// Metadata files of a table and a view dropped without purge, for the register routes
+    /// (a live object's directory cannot be registered a second time).
+    archived_location: String,
+    archived_view_location: String,
 }
 
 /// The route table of the catalog: no token 401, reader 2xx or 403, other environments 403,
@@ -637,11 +639,21 @@ async fn catalog_route_table(server: &Server, layout: Layout) -> anyhow::Result<
     let (report_uuid, report_location) = create_view(&writer, &api, CLUSTER, "report").await?;
     create_view(&writer, &api, CLUSTER, "doomed_view").await?;
     create_view(&writer, &api, CLUSTER, "movable_view").await?;
+    let (_, archived_location) = create_table(&writer, &api, CLUSTER, "archived").await?;
+    let (_, archived_view_location) = create_view(&writer, &api, CLUSTER, "archived_view").await?;
+    for dropped in ["tables/archived", "views/archived_view"] {
+        let (status, body) =
+            send(writer.delete(format!("{api}/namespaces/{CLUSTER}/{dropped}"))).await?;
+        ensure!(
+            status == StatusCode::NO_CONTENT,
+            "dropping {dropped}: {status} {body}"
+        );
+    }
     let fixture = Fixture {
         orders_uuid,
-        orders_location: orders_location.clone(),
         report_uuid,
-        report_location: report_location.clone(),
+        archived_location: archived_location.clone(),
+        archived_view_location: archived_view_location.clone(),
     };
 
     // Writers of two other environments: one in the same organization, one in another.
@@ -802,13 +814,13 @@ async fn catalog_route_table(server: &Server, layout: Layout) -> anyhow::Result<
         vec!["created", "moved", "orders", "registered"]
     );
     assert_ne!(cluster.tables["orders"], orders_location);
-    assert_eq!(cluster.tables["registered"], orders_location);
+    assert_eq!(cluster.tables["registered"], archived_location);
     assert_eq!(
         cluster.views.keys().collect::<Vec<_>>(),
         vec!["created_view", "moved_view", "registered_view", "report"]
     );
     assert_ne!(cluster.views["report"], report_location);
-    assert_eq!(cluster.views["registered_view"], report_location);
+    assert_eq!(cluster.views["registered_view"], archived_view_location);
     assert_eq!(
         cluster.properties.get("touched").map(String::as_str),
         Some("yes")

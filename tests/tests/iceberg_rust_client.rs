@@ -1171,6 +1171,11 @@ async fn drop_and_register(ctx: &Ctx) -> anyhow::Result<()> {
     assert!(table_dir.is_dir());
     c.purge_table(&restored).await?;
     assert!(!c.table_exists(&restored).await?);
+    // The server's purge worker deletes the files shortly after the drop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while table_dir.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert!(
         !local_path(ctx, &next_location)?.exists(),
         "purge left {next_location}"

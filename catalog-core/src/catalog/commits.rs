@@ -9,7 +9,7 @@ use iceberg::{TableRequirement, TableUpdate};
 use uuid::Uuid;
 
 use super::metadata_cache::ParsedMetadata;
-use super::tables::{serialize_metadata, to_json, write_metadata, LoadedTable};
+use super::tables::{object_location, serialize_metadata, to_json, write_metadata, LoadedTable};
 use super::Catalog;
 use crate::commit::{apply_updates, check_requirements, metadata_for_create};
 use crate::model::{Environment, TableIdent};
@@ -184,6 +184,15 @@ impl Catalog {
                     .push(self.loaded(env, Some(current.location), json));
                 continue;
             };
+            // A set-location moves the table: checked before any file is written there.
+            let new_object_location = if next.location() == base.metadata.location() {
+                None
+            } else {
+                let moved = object_location(warehouse, next.location())?;
+                self.ensure_location_free(env, &moved, Some(&current.uid))
+                    .await?;
+                Some(moved.to_string())
+            };
             let (json, ref_types) = serialize_metadata(&next)?;
             let version = current.version + 1;
             let file = write_metadata(warehouse, next.location(), &json, version).await?;
@@ -195,6 +204,7 @@ impl Catalog {
                 new_location: file.to_string(),
                 metadata: json.clone(),
                 version,
+                new_object_location,
             });
             let parsed = ParsedMetadata {
                 metadata: next,
@@ -306,6 +316,8 @@ impl Catalog {
             Uuid::now_v7(),
         );
         let metadata = metadata_for_create(change.updates, default_location.as_str())?;
+        let location = object_location(&warehouse, metadata.location())?;
+        self.ensure_location_free(env, &location, None).await?;
         let json = to_json(&metadata)?;
         let file = write_metadata(&warehouse, metadata.location(), &json, 0).await?;
         let record = ObjectRecord {
@@ -316,6 +328,7 @@ impl Catalog {
             metadata_location: file.to_string(),
             metadata: json,
             version: 0,
+            location: location.to_string(),
         };
         match self
             .insert_table(env, &warehouse, &namespace, &ident, record)

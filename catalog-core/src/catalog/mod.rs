@@ -6,6 +6,7 @@ mod locks;
 mod metadata_cache;
 mod namespaces;
 mod pointer_cache;
+mod purge;
 mod tables;
 mod tenancy;
 mod views;
@@ -20,6 +21,7 @@ use frazil_storage::{Location, StorageConfig, Warehouse};
 
 pub use api_keys::{verify_secret, ApiKey, IssuedApiKey, NewApiKey};
 pub use commits::TableChange;
+pub use purge::PurgeOutcome;
 pub use tables::{CreateTable, LoadedTable};
 pub use tenancy::{check_id, Cluster, Organization};
 pub use views::{CreateView, LoadedView, ViewChange};
@@ -57,6 +59,8 @@ pub struct Catalog {
     environments: moka::future::Cache<(String, String), Environment>,
     /// Seals the secrets the store keeps (signing keys); without it none can be stored or read.
     master_key: Option<MasterKey>,
+    /// How drops hand their purges to the purge worker.
+    purge: purge::PurgeQueue,
 }
 
 impl Catalog {
@@ -81,6 +85,7 @@ impl Catalog {
                 .time_to_live(ENVIRONMENT_CACHE_TTL)
                 .build(),
             master_key: None,
+            purge: purge::PurgeQueue::default(),
         }
     }
 

@@ -15,7 +15,7 @@ use super::{into_page, page_bounds, Catalog};
 use crate::commit::{metadata_for_new_table, NewTableMetadata};
 use crate::model::{Environment, NamespaceIdent, Page, PageRequest, TableIdent};
 use crate::store::{
-    MetadataSwap, NamespaceRecord, ObjectKind, ObjectPointer, ObjectRecord, SwapOutcome,
+    MetadataSwap, NamespaceRecord, NewPurge, ObjectKind, ObjectPointer, ObjectRecord, SwapOutcome,
 };
 use crate::{CatalogError, Result};
 
@@ -91,9 +91,10 @@ impl Catalog {
         let warehouse = self.warehouse(env)?;
         let uuid = Uuid::now_v7();
         let location = match &request.location {
-            Some(requested) => inside_warehouse(&warehouse, requested)?,
+            Some(requested) => object_location(&warehouse, requested)?,
             None => table_location(warehouse.root(), ns.levels(), &ident.name, uuid),
         };
+        self.ensure_location_free(env, &location, None).await?;
         let new = NewTableMetadata {
             schema: request.schema,
             partition_spec: request.partition_spec,
@@ -115,6 +116,7 @@ impl Catalog {
             metadata_location: metadata_location.to_string(),
             metadata: metadata_json,
             version: 0,
+            location: location.to_string(),
         };
         self.insert_table(env, &warehouse, &namespace, &ident, record)
             .await
@@ -129,12 +131,14 @@ impl Catalog {
         ident: &TableIdent,
         record: ObjectRecord,
     ) -> Result<LoadedTable> {
-        if self.store.insert_object(&env.uid, &record).await? {
+        let inserted = self.store.insert_object(&env.uid, &record).await;
+        if let Ok(true) = inserted {
             return Ok(self.loaded(env, Some(record.metadata_location), record.metadata));
         }
         if let Ok(file) = Location::parse(&record.metadata_location) {
             let _ = warehouse.delete_file(&file).await;
         }
+        inserted?;
         self.ensure_name_free(namespace, ident).await?;
         Err(CatalogError::TableExists(ident.clone()))
     }
@@ -185,15 +189,25 @@ impl Catalog {
         ident: &TableIdent,
         purge: bool,
     ) -> Result<()> {
-        let record = self.remove_table(env, ident).await?;
-        if purge {
-            let warehouse = self.warehouse(env)?;
-            let metadata: TableMetadata = from_json(&record.metadata)?;
-            // Only files inside the environment's storage are ever deleted.
-            let location = inside_warehouse(&warehouse, metadata.location())?;
-            let deleted = warehouse.delete_tree(&location).await?;
-            tracing::info!(table = %ident, %location, deleted, "purged table files");
+        if !purge {
+            self.remove_table(env, ident, |_| Ok(None)).await?;
+            return Ok(());
         }
+        let warehouse = self.warehouse(env)?;
+        let delay = self.purge.delay;
+        let record = self
+            .remove_table(env, ident, |record| {
+                let location = purge_location(&warehouse, record)?;
+                let due_at_ms = chrono::Utc::now().timestamp_millis()
+                    + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+                Ok(Some(NewPurge {
+                    location: location.to_string(),
+                    due_at_ms,
+                }))
+            })
+            .await?;
+        tracing::info!(table = %ident, location = %record.location, "table dropped; its files will be purged");
+        self.purge.wake.notify_one();
         Ok(())
     }
 
@@ -204,17 +218,33 @@ impl Catalog {
         env: &Environment,
         ident: &TableIdent,
     ) -> Result<LoadedTable> {
-        let record = self.remove_table(env, ident).await?;
+        let record = self.remove_table(env, ident, |_| Ok(None)).await?;
         Ok(self.loaded(env, Some(record.metadata_location), record.metadata))
     }
 
-    /// Deletes the table's row as last read; a commit that lands in between makes it read again.
-    async fn remove_table(&self, env: &Environment, ident: &TableIdent) -> Result<ObjectRecord> {
+    /// Deletes the table's row as last read, with the purge `purge` asks for it (in the same
+    /// transaction); a commit that lands in between makes it read again.
+    async fn remove_table(
+        &self,
+        env: &Environment,
+        ident: &TableIdent,
+        purge: impl Fn(&ObjectRecord) -> Result<Option<NewPurge>>,
+    ) -> Result<ObjectRecord> {
         loop {
             let (_, record) = self.table_record(env, ident).await?;
+            let purge = purge(&record)?;
+            if let Some(purge) = &purge {
+                self.ensure_purge_is_own(&purge.location, &record.uid)
+                    .await?;
+            }
             if self
                 .store
-                .delete_object(&env.uid, &record.uid, &record.metadata_location)
+                .delete_object(
+                    &env.uid,
+                    &record.uid,
+                    &record.metadata_location,
+                    purge.as_ref(),
+                )
                 .await?
             {
                 return Ok(record);
@@ -244,8 +274,14 @@ impl Catalog {
         })?;
         let metadata_json = to_json(&metadata)?;
         let version = version_of(file.as_str());
+        let location = object_location(&warehouse, metadata.location())?;
         match self.store.object(&namespace.uid, name).await? {
             Some(existing) if overwrite && existing.kind == ObjectKind::Table => {
+                let moved = existing.location != location.as_str();
+                if moved {
+                    self.ensure_location_free(env, &location, Some(&existing.uid))
+                        .await?;
+                }
                 let swap = MetadataSwap {
                     uid: existing.uid,
                     env_uid: env.uid.clone(),
@@ -253,6 +289,7 @@ impl Catalog {
                     new_location: file.to_string(),
                     metadata: metadata_json.clone(),
                     version,
+                    new_object_location: moved.then(|| location.to_string()),
                 };
                 match self.store.swap_metadata(&[swap]).await? {
                     SwapOutcome::Committed => {
@@ -265,6 +302,7 @@ impl Catalog {
             }
             Some(existing) => Err(name_taken(existing.kind, &ident)),
             None => {
+                self.ensure_location_free(env, &location, None).await?;
                 let record = ObjectRecord {
                     uid: Uuid::now_v7().to_string(),
                     namespace_uid: namespace.uid.clone(),
@@ -273,6 +311,7 @@ impl Catalog {
                     metadata_location: file.to_string(),
                     metadata: metadata_json,
                     version,
+                    location: location.to_string(),
                 };
                 if self.store.insert_object(&env.uid, &record).await? {
                     Ok(self.loaded(env, Some(record.metadata_location), record.metadata))
@@ -381,6 +420,37 @@ impl Catalog {
         }
     }
 
+    /// Refuses `location` when another table's or view's directory (in any environment) equals,
+    /// contains or lies inside it, or files waiting to be purged do. Checked before any file is
+    /// written; the store checks again in the transaction that records the location.
+    pub(crate) async fn ensure_location_free(
+        &self,
+        env: &Environment,
+        location: &Location,
+        exclude_uid: Option<&str>,
+    ) -> Result<()> {
+        match self
+            .store
+            .location_conflict(location.as_str(), exclude_uid, true)
+            .await?
+        {
+            Some(conflict) => Err(conflict.into_error(&env.uid, location.as_str())),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses to purge `location` when another live table or view lies inside it, contains it
+    /// or shares it (possible only for rows from before locations were checked).
+    pub(crate) async fn ensure_purge_is_own(&self, location: &str, uid: &str) -> Result<()> {
+        match self.store.location_conflict(location, Some(uid), false).await? {
+            Some(conflict) => Err(CatalogError::BadRequest(format!(
+                "Refusing to purge {location}: the table or view at {} shares those files; drop without purge",
+                conflict.location
+            ))),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn loaded(
         &self,
         env: &Environment,
@@ -412,6 +482,30 @@ pub(crate) fn inside_warehouse(warehouse: &Warehouse, location: &str) -> Result<
         )));
     }
     Ok(parsed)
+}
+
+/// A table's or view's directory: inside the environment's storage and strictly below its root,
+/// so that no object owns the whole warehouse (and a purge of it cannot delete every table).
+pub(crate) fn object_location(warehouse: &Warehouse, location: &str) -> Result<Location> {
+    let parsed = inside_warehouse(warehouse, location)?;
+    if parsed == *warehouse.root() {
+        return Err(CatalogError::BadRequest(format!(
+            "Location {location} is the root of the environment's storage; a table or view needs a directory below it"
+        )));
+    }
+    Ok(parsed)
+}
+
+/// The directory a purge of `record` deletes: its recorded location (older rows: the one in
+/// its metadata), which must lie strictly below the environment's root.
+fn purge_location(warehouse: &Warehouse, record: &ObjectRecord) -> Result<Location> {
+    let location = if record.location.is_empty() {
+        from_json(&record.metadata)?.location().to_string()
+    } else {
+        record.location.clone()
+    };
+    object_location(warehouse, &location)
+        .map_err(|e| CatalogError::BadRequest(format!("Refusing to purge: {e}")))
 }
 
 /// Writes `{table or view location}/metadata/{version:05}-{uuidv7}.metadata.json`, create-only.

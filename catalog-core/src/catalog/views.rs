@@ -9,7 +9,7 @@ use iceberg::ViewUpdate;
 use uuid::Uuid;
 
 use super::commits::{backoff, delete_orphans, lock_key, MAX_ATTEMPTS};
-use super::tables::{inside_warehouse, write_metadata};
+use super::tables::{inside_warehouse, object_location, write_metadata};
 use super::Catalog;
 use crate::model::{Environment, NamespaceIdent, Page, PageRequest, TableIdent};
 use crate::store::{MetadataSwap, NamespaceRecord, ObjectKind, ObjectRecord, SwapOutcome};
@@ -66,9 +66,10 @@ impl Catalog {
         self.ensure_view_name_free(&namespace, &ident).await?;
         let warehouse = self.warehouse(env)?;
         let location = match &request.location {
-            Some(requested) => inside_warehouse(&warehouse, requested)?,
+            Some(requested) => object_location(&warehouse, requested)?,
             None => table_location(warehouse.root(), ns.levels(), &ident.name, Uuid::now_v7()),
         };
+        self.ensure_location_free(env, &location, None).await?;
         let metadata = metadata_for_new_view(
             location.as_str(),
             request.schema,
@@ -85,11 +86,14 @@ impl Catalog {
             metadata_location: file.to_string(),
             metadata: json,
             version: 0,
+            location: location.to_string(),
         };
-        if self.store.insert_object(&env.uid, &record).await? {
+        let inserted = self.store.insert_object(&env.uid, &record).await;
+        if let Ok(true) = inserted {
             return Ok(self.loaded_view(env, record));
         }
         let _ = warehouse.delete_file(&file).await;
+        inserted?;
         self.ensure_view_name_free(&namespace, &ident).await?;
         Err(CatalogError::ViewAlreadyExists(ident))
     }
@@ -114,8 +118,17 @@ impl Catalog {
             for uuid in &change.assert_uuids {
                 check_view_uuid(*uuid, &current)?;
             }
+            let before = current.location().to_string();
             let Some(next) = apply_view_updates(current, change.updates.clone())? else {
                 return Ok(self.loaded_view(env, record));
+            };
+            let new_object_location = if next.location() == before {
+                None
+            } else {
+                let moved = object_location(&warehouse, next.location())?;
+                self.ensure_location_free(env, &moved, Some(&record.uid))
+                    .await?;
+                Some(moved.to_string())
             };
             let json = view_to_json(&next)?;
             let file =
@@ -127,6 +140,7 @@ impl Catalog {
                 new_location: file.to_string(),
                 metadata: json.clone(),
                 version: record.version + 1,
+                new_object_location: new_object_location.clone(),
             };
             match self.store.swap_metadata(&[swap]).await {
                 Ok(SwapOutcome::Committed) => {
@@ -134,6 +148,7 @@ impl Catalog {
                         metadata_location: file.to_string(),
                         metadata: json,
                         version: record.version + 1,
+                        location: new_object_location.unwrap_or(record.location),
                         ..record
                     };
                     return Ok(self.loaded_view(env, committed));
@@ -160,7 +175,7 @@ impl Catalog {
             let record = self.view_record(env, ident).await?;
             if self
                 .store
-                .delete_object(&env.uid, &record.uid, &record.metadata_location)
+                .delete_object(&env.uid, &record.uid, &record.metadata_location, None)
                 .await?
             {
                 return Ok(());
@@ -195,6 +210,8 @@ impl Catalog {
         let metadata: ViewMetadata = serde_json::from_slice(&text).map_err(|e| {
             CatalogError::BadRequest(format!("Invalid view metadata in {file}: {e}"))
         })?;
+        let location = object_location(&warehouse, metadata.location())?;
+        self.ensure_location_free(env, &location, None).await?;
         let record = ObjectRecord {
             uid: Uuid::now_v7().to_string(),
             namespace_uid: namespace.uid.clone(),
@@ -203,6 +220,7 @@ impl Catalog {
             metadata_location: file.to_string(),
             metadata: view_to_json(&metadata)?,
             version: version_of(file.as_str()),
+            location: location.to_string(),
         };
         if self.store.insert_object(&env.uid, &record).await? {
             return Ok(self.loaded_view(env, record));

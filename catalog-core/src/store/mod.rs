@@ -4,6 +4,7 @@
 
 mod changes;
 mod idempotency_sql;
+mod purge_sql;
 mod sql;
 mod tenancy_sql;
 
@@ -57,6 +58,10 @@ pub struct ObjectRecord {
     pub metadata: String,
     /// The sequence number of the current metadata file (`{version:05}-...metadata.json`).
     pub version: i64,
+    /// The table's or view's directory (its metadata's `location`, in `Location`'s spelling);
+    /// no two objects' directories overlap. Empty only for a row from before the column that
+    /// could not be filled (see `SqlStore::migrate`).
+    pub location: String,
 }
 
 /// A table's or view's row without its metadata: which file is current.
@@ -77,6 +82,57 @@ pub struct MetadataSwap {
     pub new_location: String,
     pub metadata: String,
     pub version: i64,
+    /// The object's new directory when the commit moves it (`set-location`), else `None`: only
+    /// a move is checked against other objects' locations, so plain commits stay cheap.
+    pub new_object_location: Option<String>,
+}
+
+/// Another table's or view's directory, or a pending purge, that a location would overlap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationConflict {
+    pub location: String,
+    pub env_uid: String,
+    /// The files there belong to a dropped table and are waiting to be purged.
+    pub pending_purge: bool,
+}
+
+impl LocationConflict {
+    /// The 400 a create, register or move onto `location` gets. Another environment's object
+    /// is not named (environments do not overlap unless configured before that rule).
+    pub fn into_error(self, env_uid: &str, location: &str) -> crate::CatalogError {
+        let message = if self.env_uid != env_uid {
+            format!("Location {location} overlaps the storage of another environment")
+        } else if self.pending_purge {
+            format!(
+                "Location {location} overlaps {}, whose files are waiting to be purged",
+                self.location
+            )
+        } else {
+            format!(
+                "Location {location} overlaps the location {} of another table or view",
+                self.location
+            )
+        };
+        crate::CatalogError::BadRequest(message)
+    }
+}
+
+/// A purge a drop asks for: the dropped table's directory, deleted from `due_at_ms` on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPurge {
+    pub location: String,
+    pub due_at_ms: i64,
+}
+
+/// A purge task as a worker claimed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeTask {
+    pub id: String,
+    pub env_uid: String,
+    pub object_uid: String,
+    pub location: String,
+    /// Including this one.
+    pub attempts: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,13 +370,33 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// store), so that what this process heard is all there is.
     fn is_single_process(&self) -> bool;
     /// Removes a table or view if it still points at `metadata_location`; `false` when it is
-    /// gone or a commit moved it meanwhile.
+    /// gone or a commit moved it meanwhile. With `purge`, a purge task is added in the same
+    /// transaction.
     async fn delete_object(
         &self,
         env_uid: &str,
         uid: &str,
         metadata_location: &str,
+        purge: Option<&NewPurge>,
     ) -> Result<bool>;
+    /// The first other object (not `exclude_uid`) whose location equals, contains or lies
+    /// inside `location`, or with `pending_purges` a purge task's location that does; found
+    /// through the location index. Inserts and moves check again inside their transaction.
+    async fn location_conflict(
+        &self,
+        location: &str,
+        exclude_uid: Option<&str>,
+        pending_purges: bool,
+    ) -> Result<Option<LocationConflict>>;
+    /// The environment with this uid.
+    async fn environment_by_uid(&self, uid: &str) -> Result<Option<Environment>>;
+    /// Claims the purge task due first (at `now_ms` or before), moving it `lease_ms` ahead so
+    /// no other worker takes it meanwhile; `None` when none is due.
+    async fn claim_purge_task(&self, now_ms: i64, lease_ms: i64) -> Result<Option<PurgeTask>>;
+    /// Removes a purge task: done, or abandoned.
+    async fn finish_purge_task(&self, id: &str) -> Result<()>;
+    /// Puts a failed purge task back, due again at `due_at_ms`.
+    async fn retry_purge_task(&self, id: &str, due_at_ms: i64, error: &str) -> Result<()>;
     /// Moves a table or view to another namespace and/or name; `false` when the name is taken.
     async fn rename_object(
         &self,

@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::changes::{Changes, ObjectListener};
 use super::{
     ApiKeyRecord, DropOutcome, IdempotencyClaim, IdempotencyRecord, IdempotentResponse,
-    MetadataStore, MetadataSwap, NamespaceRecord, ObjectKind, ObjectPointer, ObjectRecord,
-    OrganizationRecord, SigningKeyRecord, SwapOutcome,
+    LocationConflict, MetadataStore, MetadataSwap, NamespaceRecord, NewPurge, ObjectKind,
+    ObjectPointer, ObjectRecord, OrganizationRecord, PurgeTask, SigningKeyRecord, SwapOutcome,
 };
 use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
 use crate::{CatalogError, Result};
@@ -153,7 +153,8 @@ impl SqlStore {
         migrator
             .run(&self.pool)
             .await
-            .map_err(|e| CatalogError::Internal(format!("migration failed: {e}")))
+            .map_err(|e| CatalogError::Internal(format!("migration failed: {e}")))?;
+        self.fill_locations().await
     }
 
     /// A round trip to the database, for readiness checks.
@@ -582,7 +583,7 @@ impl MetadataStore for SqlStore {
 
     async fn object(&self, ns_uid: &str, name: &str) -> Result<Option<ObjectRecord>> {
         let row = sqlx::query(
-            "SELECT uid, namespace_uid, name, kind, metadata_location, metadata, metadata_version \
+            "SELECT uid, namespace_uid, name, kind, metadata_location, metadata, metadata_version, location \
              FROM catalog_objects WHERE namespace_uid = $1 AND name = $2",
         )
         .bind(ns_uid)
@@ -598,15 +599,20 @@ impl MetadataStore for SqlStore {
             metadata_location: row.try_get("metadata_location")?,
             metadata: row.try_get("metadata")?,
             version: row.try_get("metadata_version")?,
+            location: row
+                .try_get::<Option<String>, _>("location")?
+                .unwrap_or_default(),
         }))
     }
 
     async fn insert_object(&self, env_uid: &str, object: &ObjectRecord) -> Result<bool> {
         let (_writing, mut tx) = self.write_transaction().await?;
+        self.claim_location(&mut tx, env_uid, &object.location, None)
+            .await?;
         let now = now_ms();
         let inserted = sqlx::query(
-            "INSERT INTO catalog_objects (uid, namespace_uid, name, kind, metadata_location, metadata, metadata_version, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            "INSERT INTO catalog_objects (uid, namespace_uid, name, kind, metadata_location, metadata, metadata_version, created_at_ms, updated_at_ms, location) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
         )
         .bind(&object.uid)
         .bind(&object.namespace_uid)
@@ -616,6 +622,7 @@ impl MetadataStore for SqlStore {
         .bind(&object.metadata)
         .bind(object.version)
         .bind(now)
+        .bind(&object.location)
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -636,8 +643,9 @@ impl MetadataStore for SqlStore {
     }
 
     async fn swap_metadata(&self, swaps: &[MetadataSwap]) -> Result<SwapOutcome> {
+        let moves = swaps.iter().any(|s| s.new_object_location.is_some());
         let outcome = match (swaps, self.backend) {
-            ([swap], Backend::Postgres) => self.swap_one_postgres(swap).await,
+            ([swap], Backend::Postgres) if !moves => self.swap_one_postgres(swap).await,
             _ => self.swap_in_transaction(swaps).await,
         };
         match outcome {
@@ -671,6 +679,7 @@ impl MetadataStore for SqlStore {
         env_uid: &str,
         uid: &str,
         metadata_location: &str,
+        purge: Option<&NewPurge>,
     ) -> Result<bool> {
         let (_writing, mut tx) = self.write_transaction().await?;
         let deleted =
@@ -682,10 +691,44 @@ impl MetadataStore for SqlStore {
         if deleted.rows_affected() == 0 {
             return Ok(false);
         }
+        if let Some(purge) = purge {
+            Self::add_purge_task(&mut tx, env_uid, uid, purge, now_ms()).await?;
+        }
         record_event(&mut tx, env_uid, uid, "dropped", "").await?;
         tx.commit().await?;
         self.changes.announce(&[uid]);
         Ok(true)
+    }
+
+    async fn location_conflict(
+        &self,
+        location: &str,
+        exclude_uid: Option<&str>,
+        pending_purges: bool,
+    ) -> Result<Option<LocationConflict>> {
+        self.location_conflict_row(location, exclude_uid, pending_purges)
+            .await
+    }
+
+    async fn environment_by_uid(&self, uid: &str) -> Result<Option<Environment>> {
+        self.environment_by_uid_row(uid).await
+    }
+
+    async fn claim_purge_task(&self, now_ms: i64, lease_ms: i64) -> Result<Option<PurgeTask>> {
+        // SQLite: one writer; the claim queues with this process's other writes.
+        let _writing = match &self.sqlite_writer {
+            Some(writer) => Some(writer.lock().await),
+            None => None,
+        };
+        self.claim_purge_task_row(now_ms, lease_ms).await
+    }
+
+    async fn finish_purge_task(&self, id: &str) -> Result<()> {
+        self.finish_purge_task_row(id).await
+    }
+
+    async fn retry_purge_task(&self, id: &str, due_at_ms: i64, error: &str) -> Result<()> {
+        self.retry_purge_task_row(id, due_at_ms, error).await
     }
 
     async fn rename_object(
@@ -720,21 +763,41 @@ impl SqlStore {
     /// Every pointer move in one explicit transaction (multi-table commits, and SQLite).
     async fn swap_in_transaction(&self, swaps: &[MetadataSwap]) -> Result<SwapOutcome> {
         let (_writing, mut tx) = self.write_transaction().await?;
+        // A move takes its environment's location lock before any row lock, as creates do.
+        if let Some(swap) = swaps.iter().find(|s| s.new_object_location.is_some()) {
+            self.lock_locations(&mut tx, &swap.env_uid).await?;
+        }
         let now = now_ms();
         for swap in swaps {
-            // The compare-and-swap: only moves the pointer the commit was computed from.
-            let moved = sqlx::query(
-                "UPDATE catalog_objects SET metadata_location = $1, metadata = $2, metadata_version = $3, updated_at_ms = $4 \
-                 WHERE uid = $5 AND metadata_location = $6",
-            )
-            .bind(&swap.new_location)
-            .bind(&swap.metadata)
-            .bind(swap.version)
-            .bind(now)
-            .bind(&swap.uid)
-            .bind(&swap.expected_location)
-            .execute(&mut *tx)
-            .await?;
+            // The compare-and-swap: only moves the pointer the commit was computed from. A
+            // moved object's location changes with it; other commits leave the indexed column be.
+            let statement = match swap.new_object_location {
+                None => "UPDATE catalog_objects SET metadata_location = $1, metadata = $2, metadata_version = $3, updated_at_ms = $4 \
+                         WHERE uid = $5 AND metadata_location = $6",
+                Some(_) => "UPDATE catalog_objects SET metadata_location = $1, metadata = $2, metadata_version = $3, updated_at_ms = $4, \
+                            location = $7 WHERE uid = $5 AND metadata_location = $6",
+            };
+            let mut update = sqlx::query(statement)
+                .bind(&swap.new_location)
+                .bind(&swap.metadata)
+                .bind(swap.version)
+                .bind(now)
+                .bind(&swap.uid)
+                .bind(&swap.expected_location);
+            if let Some(location) = &swap.new_object_location {
+                update = update.bind(location);
+            }
+            let moved = update.execute(&mut *tx).await;
+            let moved = match moved {
+                Ok(moved) => moved,
+                Err(e) if is_unique_violation(&e) => {
+                    let location = swap.new_object_location.as_deref().unwrap_or_default();
+                    return Err(CatalogError::BadRequest(format!(
+                        "Location {location} is the location of another table or view"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
             if moved.rows_affected() != 1 {
                 tx.rollback().await?;
                 return Ok(SwapOutcome::Conflict);
@@ -747,6 +810,14 @@ impl SqlStore {
                 &swap.new_location,
             )
             .await?;
+        }
+        // Checked once every pointer moved, so objects that trade places in one transaction
+        // are judged by where they end up.
+        for swap in swaps {
+            if let Some(location) = &swap.new_object_location {
+                self.claim_location(&mut tx, &swap.env_uid, location, Some(&swap.uid))
+                    .await?;
+            }
         }
         tx.commit().await.map_err(|e| {
             CatalogError::CommitStateUnknown(format!(
