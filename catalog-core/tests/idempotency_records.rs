@@ -231,6 +231,8 @@ async fn metadata_at_a_location_is_what_the_answers_carried() {
                 h.store_name
             );
         }
+        // A live table's directory cannot be registered twice: register the dropped one's file.
+        c.drop_table(env, &table, false).await.unwrap();
         let registered = c
             .register_table(env, &ns(&["replay"]), "again", &location, false)
             .await

@@ -279,7 +279,9 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("f.db").display());
         let store = SqlStore::connect(&url, 2).await.unwrap();
         store.migrate().await.unwrap();
-        let catalog = Arc::new(Catalog::new(Arc::new(store)));
+        let catalog = Arc::new(
+            Catalog::new(Arc::new(store)).with_master_key(frazil_catalog::MasterKey::generate().0),
+        );
         let tokens = Arc::new(
             Tokens::load(catalog.clone(), Duration::from_secs(60))
                 .await
