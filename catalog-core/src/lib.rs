@@ -6,6 +6,7 @@ mod catalog;
 mod commit;
 mod error;
 mod model;
+mod storage_policy;
 pub mod store;
 mod view;
 
@@ -18,3 +19,4 @@ pub use error::{CatalogError, Result};
 pub use model::{
     Environment, NamespaceIdent, NewEnvironment, Page, PageRequest, PropertiesUpdate, TableIdent,
 };
+pub use storage_policy::StoragePolicy;

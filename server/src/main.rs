@@ -160,7 +160,7 @@ async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
 /// The catalog with the default organization and environment in place.
 async fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
     let store = open_store(config).await?;
-    let catalog = Catalog::new(Arc::new(store));
+    let catalog = Catalog::new(Arc::new(store)).with_storage_policy(config.storage_policy()?);
     catalog
         .ensure_environment("default", "default", config.default_storage()?)
         .await?;
@@ -177,10 +177,13 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let catalog = Arc::new(Catalog::with_pointer_ttl(
-        Arc::new(store.clone()),
-        Duration::from_millis(config.table_cache_ttl_ms),
-    ));
+    let catalog = Arc::new(
+        Catalog::with_pointer_ttl(
+            Arc::new(store.clone()),
+            Duration::from_millis(config.table_cache_ttl_ms),
+        )
+        .with_storage_policy(config.storage_policy()?),
+    );
     let env = catalog
         .ensure_environment("default", "default", config.default_storage()?)
         .await?;

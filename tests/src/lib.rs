@@ -74,6 +74,13 @@ impl Layout {
     pub const ALL: [Layout; 2] = [Layout::Tableflow, Layout::Warehouse];
 }
 
+/// `file:///...` of an absolute directory, without a trailing slash.
+pub fn directory_url(dir: &Path) -> String {
+    reqwest::Url::from_directory_path(dir)
+        .map(|url| url.to_string().trim_end_matches('/').to_string())
+        .unwrap_or_else(|()| panic!("not an absolute path: {}", dir.display()))
+}
+
 /// The path of the `frazil` binary under test.
 pub fn frazil_bin() -> PathBuf {
     match std::env::var_os("FRAZIL_BIN") {
@@ -122,13 +129,37 @@ impl Server {
     /// Panics (failing the test) if the binary is missing, exits early, or does not answer
     /// within 30 s.
     pub async fn start(store: Store) -> Server {
-        match Self::try_start(store).await {
+        Self::start_with_roots(store, |warehouse, dir| {
+            vec![
+                warehouse.to_string(),
+                directory_url(&dir.join("warehouses")),
+            ]
+        })
+        .await
+    }
+
+    /// Starts the binary with `storage_roots` computed from the default environment's warehouse
+    /// URL and the server's temporary directory. [`Server::start`] lists the warehouse and the
+    /// directory of [`Server::storage_location`].
+    pub async fn start_with_roots(
+        store: Store,
+        roots: impl Fn(&str, &Path) -> Vec<String>,
+    ) -> Server {
+        match Self::try_start(store, &roots).await {
             Ok(server) => server,
             Err(e) => panic!("starting frazil ({store}) failed: {e:#}"),
         }
     }
 
-    async fn try_start(store: Store) -> anyhow::Result<Server> {
+    /// The server's temporary directory (data dir, warehouse, log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    async fn try_start(
+        store: Store,
+        roots: &dyn Fn(&str, &Path) -> Vec<String>,
+    ) -> anyhow::Result<Server> {
         let bin = frazil_bin();
         if !bin.exists() {
             panic!(
@@ -141,11 +172,8 @@ impl Server {
         let warehouse_dir = dir.path().join("warehouse");
         std::fs::create_dir_all(&data_dir)?;
         std::fs::create_dir_all(&warehouse_dir)?;
-        let warehouse_url = reqwest::Url::from_directory_path(&warehouse_dir)
-            .map_err(|()| anyhow!("not an absolute path: {}", warehouse_dir.display()))?
-            .to_string()
-            .trim_end_matches('/')
-            .to_string();
+        let warehouse_url = directory_url(&warehouse_dir);
+        let storage_roots = roots(&warehouse_url, dir.path()).join(",");
 
         let postgres = match store {
             Store::Sqlite => None,
@@ -189,6 +217,7 @@ impl Server {
                 .env("FRAZIL_DATA_DIR", &data_dir)
                 .env("FRAZIL_DATABASE_URL", &database_url)
                 .env("FRAZIL_WAREHOUSE", &warehouse_url)
+                .env("FRAZIL_STORAGE_ROOTS", &storage_roots)
                 .env("FRAZIL_BOOTSTRAP_CLIENT_ID", BOOTSTRAP_CLIENT_ID)
                 .env("FRAZIL_BOOTSTRAP_CLIENT_SECRET", BOOTSTRAP_CLIENT_SECRET)
                 .env("RUST_BACKTRACE", "1");
@@ -280,15 +309,12 @@ impl Server {
     }
 
     /// A new, empty local directory `<tempdir>/warehouses/<name>` as a `file://` location, for
-    /// the storage of an environment created through the admin API.
+    /// the storage a server administrator chooses for an environment (a storage root of
+    /// [`Server::start`]).
     pub fn storage_location(&self, name: &str) -> anyhow::Result<String> {
         let dir = self.dir.path().join("warehouses").join(name);
         std::fs::create_dir_all(&dir)?;
-        Ok(reqwest::Url::from_directory_path(&dir)
-            .map_err(|()| anyhow!("not an absolute path: {}", dir.display()))?
-            .to_string()
-            .trim_end_matches('/')
-            .to_string())
+        Ok(directory_url(&dir))
     }
 
     /// The token endpoint of a catalog URI layout: `{catalog uri}/v1/oauth/tokens`.
@@ -549,6 +575,8 @@ impl fmt::Display for Role {
 pub struct Environment {
     pub org: String,
     pub id: String,
+    /// Its storage location.
+    pub location: String,
     /// The Tableflow-layout catalog URI.
     pub catalog_uri: String,
     /// `{org}/{env}`, for the warehouse layout.
@@ -608,17 +636,37 @@ impl Admin {
             .await
     }
 
-    /// An environment with `file://` (or `s3://`) storage at `location`.
+    /// An environment with `file://` (or `s3://`) storage at `location` (a server administrator
+    /// below a storage root).
     pub async fn create_environment(
         &self,
         org: &str,
         id: &str,
         location: &str,
     ) -> anyhow::Result<Environment> {
+        let request = json!({"id": id, "name": id, "storage": {"location": location}});
+        self.create_environment_with(org, request).await
+    }
+
+    /// An environment created without `storage`: at `{root}/{org}/{env}`.
+    pub async fn create_environment_at_default(
+        &self,
+        org: &str,
+        id: &str,
+    ) -> anyhow::Result<Environment> {
+        let request = json!({"id": id, "name": id});
+        self.create_environment_with(org, request).await
+    }
+
+    async fn create_environment_with(
+        &self,
+        org: &str,
+        request: Value,
+    ) -> anyhow::Result<Environment> {
         let body = self
             .create(
                 &format!("/admin/v1/organizations/{org}/environments"),
-                json!({"id": id, "name": id, "storage": {"location": location}}),
+                request,
             )
             .await?;
         let field = |name: &str| -> anyhow::Result<String> {
@@ -630,6 +678,10 @@ impl Admin {
         Ok(Environment {
             org: org.to_string(),
             id: field("id")?,
+            location: body["storage"]["location"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("no storage location in {body}"))?,
             catalog_uri: field("catalog_uri")?,
             warehouse: field("warehouse")?,
         })
