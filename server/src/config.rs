@@ -207,6 +207,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closures return figment's own Error
     fn storage_roots_come_as_a_list_or_comma_separated() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

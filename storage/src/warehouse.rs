@@ -274,12 +274,8 @@ mod tests {
             let purged = warehouse.delete_tree(&location).await;
             assert!(purged.is_err(), "{location}: {purged:?}");
         }
-        let tree = Location::parse(
-            &url::Url::from_directory_path(dir.path())
-                .unwrap()
-                .to_string(),
-        )
-        .unwrap();
+        let tree =
+            Location::parse(url::Url::from_directory_path(dir.path()).unwrap().as_str()).unwrap();
         assert!(warehouse.delete_tree(&tree).await.is_err());
         assert_eq!(std::fs::read(&secret).unwrap(), b"theirs");
         // Its own files are reached below its directory, which the store creates.
