@@ -110,7 +110,9 @@ impl StoragePolicy {
                 self.protected_files
                     .iter()
                     .find(|file| overlap(file, &location))
-            });
+            })
+            .cloned()
+            .or_else(|| self.file_of_a_protected_dir(&location));
         match hit {
             Some(hit) => Err(CatalogError::Conflict(format!(
                 "Storage location {location} would contain the server's own files ({hit}): \
@@ -118,6 +120,24 @@ impl StoragePolicy {
             ))),
             None => Ok(()),
         }
+    }
+}
+
+impl StoragePolicy {
+    /// The file directly in a protected directory that `location` is or lies inside, looked up
+    /// now: files written there after start (a key file) are protected too.
+    fn file_of_a_protected_dir(&self, location: &Location) -> Option<Location> {
+        self.protected_dirs.iter().find_map(|dir| {
+            let below = location
+                .as_str()
+                .strip_prefix(dir.as_str())?
+                .strip_prefix('/')?;
+            let file = dir.join(below.split('/').next()?);
+            let path = file.url().to_file_path().ok()?;
+            path.symlink_metadata()
+                .is_ok_and(|m| !m.is_dir())
+                .then_some(file)
+        })
     }
 }
 
@@ -264,5 +284,10 @@ mod tests {
         assert!(policy
             .check_not_protected(&url(&data.join("warehouse").join("a")))
             .is_ok());
+        std::fs::write(data.join("later.key"), b"k").unwrap();
+        assert!(matches!(
+            policy.check_not_protected(&url(&data.join("later.key"))),
+            Err(CatalogError::Conflict(_))
+        ));
     }
 }
