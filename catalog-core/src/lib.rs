@@ -7,6 +7,7 @@ mod commit;
 mod error;
 mod model;
 mod secrets;
+mod storage_policy;
 pub mod store;
 mod view;
 
@@ -20,3 +21,4 @@ pub use model::{
     Environment, NamespaceIdent, NewEnvironment, Page, PageRequest, PropertiesUpdate, TableIdent,
 };
 pub use secrets::MasterKey;
+pub use storage_policy::StoragePolicy;

@@ -2,17 +2,114 @@
 
 mod common;
 
-use common::Harness;
-use frazil_catalog::{CatalogError, NewApiKey, Role};
+use common::{org_admin, server_admin, Harness};
+use frazil_catalog::{CatalogError, NewApiKey, NewEnvironment, Role};
 use frazil_storage::StorageConfig;
 
+/// `{root}/{name}`: storage a server administrator may choose.
 fn local(h: &Harness, name: &str) -> StorageConfig {
-    let dir = h.path_of(&h.env.storage.location).join(name);
+    let dir = h.path_of(&h.root.location).join(name);
     StorageConfig {
         location: url::Url::from_directory_path(dir)
             .expect("an absolute path")
             .to_string(),
         s3: None,
+    }
+}
+
+#[tokio::test]
+async fn only_server_admins_choose_storage_and_it_never_overlaps() {
+    for h in Harness::both().await {
+        let c = &h.catalog;
+        c.create_organization(Some("initech".into()), "Initech".into())
+            .await
+            .unwrap();
+        let tenant = org_admin("initech");
+        for storage in [h.env.storage.clone(), local(&h, "mine")] {
+            let chosen = c
+                .create_environment(
+                    &tenant,
+                    "initech",
+                    Some("x".into()),
+                    "x".into(),
+                    Some(storage),
+                )
+                .await;
+            assert!(
+                matches!(chosen, Err(CatalogError::Forbidden(_))),
+                "{chosen:?}"
+            );
+        }
+        let own = c
+            .create_environment(&tenant, "initech", Some("x".into()), "x".into(), None)
+            .await
+            .unwrap();
+        let moved = c
+            .update_environment(&tenant, "initech", "x", None, Some(local(&h, "mine")))
+            .await;
+        assert!(
+            matches!(moved, Err(CatalogError::Forbidden(_))),
+            "{moved:?}"
+        );
+        let admin = server_admin();
+        for clash in [own.storage.clone(), h.env.storage.clone(), h.root.clone()] {
+            let overlap = c
+                .create_environment(&admin, "initech", Some("y".into()), "y".into(), Some(clash))
+                .await;
+            assert!(
+                matches!(overlap, Err(CatalogError::Conflict(_))),
+                "{overlap:?}"
+            );
+        }
+        let outside = StorageConfig {
+            location: "file:///tmp/frazil-outside".into(),
+            s3: None,
+        };
+        let refused = c
+            .create_environment(
+                &admin,
+                "initech",
+                Some("y".into()),
+                "y".into(),
+                Some(outside),
+            )
+            .await;
+        assert!(
+            matches!(&refused, Err(CatalogError::Forbidden(m)) if m.contains("storage_roots")),
+            "{refused:?}"
+        );
+        h.close().await;
+    }
+}
+
+/// An install from before `storage_roots` kept its default environment at the root itself; it
+/// moves to `{root}/{org}/{env}` on start while it holds no namespace, and stays otherwise.
+#[tokio::test]
+async fn an_empty_environment_at_the_root_moves_below_it() {
+    for h in Harness::both().await {
+        use frazil_catalog::store::MetadataStore;
+        let at_root = |id: &str| NewEnvironment {
+            org_id: "acme".into(),
+            id: id.into(),
+            name: id.into(),
+            storage: h.root.clone(),
+        };
+        h.store
+            .create_environment(&at_root("old"), &|_| Ok(()))
+            .await
+            .unwrap();
+        let moved = h
+            .catalog
+            .ensure_environment("acme", "old", h.root.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            h.path_of(&moved.storage.location),
+            h.path_of(&h.root.location).join("acme").join("old")
+        );
+        let stored = h.catalog.admin_environment("acme", "old").await.unwrap();
+        assert_eq!(stored.storage.location, moved.storage.location);
+        h.close().await;
     }
 }
 
@@ -40,20 +137,28 @@ async fn organizations_environments_and_clusters() {
 
         let env = c
             .create_environment(
+                &server_admin(),
                 "globex",
                 Some("dev".into()),
                 "Dev".into(),
-                local(&h, "globex-dev"),
+                Some(local(&h, "globex-dev")),
             )
             .await
             .unwrap();
         let generated = c
-            .create_environment("globex", None, "Other".into(), local(&h, "other"))
+            .create_environment(&server_admin(), "globex", None, "Other".into(), None)
             .await
             .unwrap();
         assert!(generated.id.starts_with("env-"), "{}", generated.id);
+        assert_eq!(
+            h.path_of(&generated.storage.location),
+            h.path_of(&h.root.location)
+                .join("globex")
+                .join(&generated.id),
+            "an environment without storage lives at {{root}}/{{org}}/{{env}}"
+        );
         let nowhere = c
-            .create_environment("nope", None, "x".into(), local(&h, "x"))
+            .create_environment(&server_admin(), "nope", None, "x".into(), None)
             .await;
         assert!(matches!(nowhere, Err(CatalogError::NoSuchResource(_))));
         let ids: Vec<String> = c
@@ -83,14 +188,26 @@ async fn organizations_environments_and_clusters() {
         let org_busy = c.delete_organization("globex").await;
         assert!(matches!(org_busy, Err(CatalogError::Conflict(_))));
         let moved = c
-            .update_environment("globex", "dev", None, Some(local(&h, "elsewhere")))
+            .update_environment(
+                &server_admin(),
+                "globex",
+                "dev",
+                None,
+                Some(local(&h, "elsewhere")),
+            )
             .await;
         assert!(
             matches!(moved, Err(CatalogError::Conflict(_))),
             "storage cannot move under tables"
         );
         let renamed = c
-            .update_environment("globex", "dev", Some("Development".into()), None)
+            .update_environment(
+                &org_admin("globex"),
+                "globex",
+                "dev",
+                Some("Development".into()),
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(renamed.name, "Development");

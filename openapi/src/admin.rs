@@ -67,8 +67,11 @@ pub struct CreateEnvironmentRequest {
     #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub id: Option<String>,
     pub name: String,
-    #[serde(deserialize_with = "crate::object::object")]
-    pub storage: StorageRequest,
+    /// Where the environment keeps its tables. Leave it out to get `{root}/{org}/{env}` below
+    /// the server's first storage root; only a server administrator may choose a location (below
+    /// a configured root) or S3 settings.
+    #[serde(default, deserialize_with = "crate::object::optional_object")]
+    pub storage: Option<StorageRequest>,
 }
 
 /// A partial update: fields left out keep their value; `s3` fields are merged one by one.
@@ -86,6 +89,7 @@ pub struct StorageUpdate {
 #[serde(deny_unknown_fields)]
 pub struct UpdateEnvironmentRequest {
     pub name: Option<String>,
+    /// Only a server administrator may change storage (below a configured root).
     #[serde(default, deserialize_with = "crate::object::optional_object")]
     pub storage: Option<StorageUpdate>,
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use frazil_catalog::store::SqliteSync;
+use frazil_catalog::StoragePolicy;
 use frazil_storage::{S3Settings, StorageConfig};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,11 @@ pub struct Config {
     /// Storage of the default environment: `file:///...` or `s3://bucket/prefix`;
     /// default `{data_dir}/warehouse`.
     pub warehouse: Option<String>,
+    /// Where environments may keep their tables: `file:///...` (or a path) and `s3://bucket/prefix`
+    /// locations; a TOML array, or comma-separated in `FRAZIL_STORAGE_ROOTS`. Empty: only the
+    /// warehouse. Environments created without `storage` go to `{first root}/{org}/{env}`.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub storage_roots: Vec<String>,
     pub s3_region: Option<String>,
     pub s3_endpoint: Option<String>,
     pub s3_path_style: bool,
@@ -74,6 +80,7 @@ impl Default for Config {
             sqlite_synchronous: SqliteSync::Full,
             migrate_on_start: true,
             warehouse: None,
+            storage_roots: Vec::new(),
             s3_region: None,
             s3_endpoint: None,
             s3_path_style: false,
@@ -125,12 +132,49 @@ impl Config {
         }
     }
 
-    /// Storage of the default environment, created on first start.
+    /// The root of the default environment (the `warehouse`), which lives at
+    /// `{warehouse}/default/default`.
     pub fn default_storage(&self) -> anyhow::Result<StorageConfig> {
-        let location = match &self.warehouse {
-            Some(location) if location.contains("://") => location.clone(),
-            Some(path) => directory_url(&std::path::absolute(path)?)?,
-            None => directory_url(&self.data_dir_absolute()?.join("warehouse"))?,
+        match &self.warehouse {
+            Some(location) => self.root_storage(location),
+            None => self.root_storage(
+                &self
+                    .data_dir_absolute()?
+                    .join("warehouse")
+                    .to_string_lossy(),
+            ),
+        }
+    }
+
+    /// `storage_roots` (default: the warehouse), each with the server's S3 settings.
+    pub fn storage_roots(&self) -> anyhow::Result<Vec<StorageConfig>> {
+        if self.storage_roots.is_empty() {
+            return Ok(vec![self.default_storage()?]);
+        }
+        self.storage_roots
+            .iter()
+            .map(|root| self.root_storage(root))
+            .collect()
+    }
+
+    /// The rules of environment storage: the roots, and the data directory and SQLite
+    /// database that no environment may hold.
+    pub fn storage_policy(&self) -> anyhow::Result<StoragePolicy> {
+        let mut policy = StoragePolicy::new(self.storage_roots()?)?
+            .protect_data_dir(&self.data_dir_absolute()?)?;
+        if let Some(file) = self.database_url()?.strip_prefix("sqlite://") {
+            let file = file.split('?').next().unwrap_or(file);
+            policy = policy.protect_database_file(Path::new(file))?;
+        }
+        Ok(policy)
+    }
+
+    /// A storage root: a URL, or a local path (made absolute and created); S3 roots are reached
+    /// with the server's `s3_*` settings.
+    fn root_storage(&self, location: &str) -> anyhow::Result<StorageConfig> {
+        let location = match location.trim() {
+            location if location.contains("://") => location.trim_end_matches('/').to_string(),
+            path => directory_url(&std::path::absolute(path)?)?,
         };
         let s3 = location.starts_with("s3").then(|| S3Settings {
             region: self.s3_region.clone(),
@@ -157,4 +201,50 @@ fn directory_url(path: &Path) -> anyhow::Result<String> {
     let url = url::Url::from_directory_path(path)
         .map_err(|_| anyhow::anyhow!("not an absolute directory: {}", path.display()))?;
     Ok(url.to_string().trim_end_matches('/').to_string())
+}
+
+/// A list from a TOML array, or from one comma-separated string (an environment variable).
+fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Many(Vec<String>),
+        One(String),
+    }
+    Ok(match List::deserialize(deserializer)? {
+        List::Many(items) => items,
+        List::One(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closures return figment's own Error
+    fn storage_roots_come_as_a_list_or_comma_separated() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "frazil.toml",
+                r#"storage_roots = ["file:///a", "s3://b/c"]"#,
+            )?;
+            let config = Config::load(Some(Path::new("frazil.toml"))).unwrap();
+            assert_eq!(config.storage_roots, ["file:///a", "s3://b/c"]);
+            jail.set_env("FRAZIL_STORAGE_ROOTS", "file:///x, s3://y/z");
+            let config = Config::load(Some(Path::new("frazil.toml"))).unwrap();
+            assert_eq!(config.storage_roots, ["file:///x", "s3://y/z"]);
+            jail.set_env("FRAZIL_STORAGE_ROOTS", "file:///only");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.storage_roots, ["file:///only"]);
+            Ok(())
+        });
+    }
 }

@@ -168,7 +168,7 @@ async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
 /// The catalog with the default organization and environment in place.
 async fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
     let store = open_store(config).await?;
-    let catalog = Catalog::new(Arc::new(store));
+    let catalog = Catalog::new(Arc::new(store)).with_storage_policy(config.storage_policy()?);
     let catalog = with_master_key(config, catalog).await?;
     catalog
         .ensure_environment("default", "default", config.default_storage()?)
@@ -212,7 +212,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::new(store.clone()),
         Duration::from_millis(config.table_cache_ttl_ms),
     )
-    .with_purge_delay(Duration::from_millis(config.purge_delay_ms));
+    .with_purge_delay(Duration::from_millis(config.purge_delay_ms))
+    .with_storage_policy(config.storage_policy()?);
     let catalog = Arc::new(with_master_key(&config, catalog).await?);
     // Every replica purges dropped tables' files, whichever replica dropped them.
     tokio::spawn(catalog.clone().run_purge_worker(PURGE_POLL));

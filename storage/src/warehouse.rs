@@ -76,6 +76,7 @@ impl Warehouse {
     /// a link inside the tree is removed as a link and what it points at stays. The caller
     /// decides first that no other table lives inside `location`.
     pub async fn delete_tree(&self, location: &Location) -> Result<()> {
+        self.check_within(location)?;
         if location.url().scheme() == "file" {
             return delete_local_tree(location).await;
         }
@@ -93,9 +94,17 @@ impl Warehouse {
         Ok(())
     }
 
+    /// The store serving `location` and the path of `location` in it. A location outside this
+    /// environment's root is refused: an environment's storage reaches nothing but its own.
     fn resolve(&self, location: &Location) -> Result<(Arc<dyn ObjectStore>, Path)> {
+        self.check_within(location)?;
         let url = location.url();
-        let path = Path::from_url_path(url.path()).map_err(|e| StorageError::InvalidLocation {
+        // The local store is rooted at the environment's directory: paths are relative to it.
+        let url_path = match url.scheme() {
+            "file" => &url.path()[self.root.url().path().len()..],
+            _ => url.path(),
+        };
+        let path = Path::from_url_path(url_path).map_err(|e| StorageError::InvalidLocation {
             location: location.to_string(),
             reason: e.to_string(),
         })?;
@@ -109,10 +118,20 @@ impl Warehouse {
         Ok((store, path))
     }
 
+    fn check_within(&self, location: &Location) -> Result<()> {
+        if location.is_within(&self.root) {
+            return Ok(());
+        }
+        Err(StorageError::InvalidLocation {
+            location: location.to_string(),
+            reason: format!("it lies outside the environment's storage {}", self.root),
+        })
+    }
+
     fn build_store(&self, location: &Location) -> Result<Arc<dyn ObjectStore>> {
         let url = location.url();
         if url.scheme() == "file" {
-            return Ok(Arc::new(LocalFileSystem::new()));
+            return self.local_store();
         }
         let s3 = self.config.s3.clone().unwrap_or_default();
         let mut builder = AmazonS3Builder::from_env()
@@ -169,6 +188,24 @@ async fn delete_local_tree(location: &Location) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_error(e)),
+    }
+}
+
+impl Warehouse {
+    /// The local file system below the environment's directory (created if missing), never `/`.
+    fn local_store(&self) -> Result<Arc<dyn ObjectStore>> {
+        let invalid = |reason: String| StorageError::InvalidLocation {
+            location: self.root.to_string(),
+            reason,
+        };
+        let dir = self
+            .root
+            .url()
+            .to_file_path()
+            .map_err(|()| invalid("not a local directory".into()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| invalid(format!("cannot create it: {e}")))?;
+        let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| invalid(e.to_string()))?;
+        Ok(Arc::new(store))
     }
 }
 
@@ -272,5 +309,51 @@ mod tests {
             std::fs::read(outside.path().join("precious.parquet")).unwrap(),
             b"keep"
         );
+    }
+
+    #[tokio::test]
+    async fn the_local_store_reaches_nothing_outside_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("other-tenant").join("secret.parquet");
+        std::fs::create_dir_all(secret.parent().unwrap()).unwrap();
+        std::fs::write(&secret, b"theirs").unwrap();
+        let env_dir = dir.path().join("env");
+        let warehouse = Warehouse::new(StorageConfig {
+            location: url::Url::from_directory_path(&env_dir).unwrap().to_string(),
+            s3: None,
+        })
+        .unwrap();
+        let env_url = warehouse.root().to_string();
+        let outside = [
+            url::Url::from_file_path(&secret).unwrap().to_string(),
+            // `%2E%2E` is `..`: it must not climb out of the environment.
+            format!("{env_url}/%2E%2E/other-tenant/secret.parquet"),
+            // A sibling whose name starts with the environment's.
+            format!("{env_url}-x/f"),
+            "file:///etc/passwd".to_string(),
+        ];
+        for location in outside {
+            let location = Location::parse(&location).unwrap();
+            let read = warehouse.read_file(&location).await;
+            assert!(
+                matches!(read, Err(StorageError::InvalidLocation { .. })),
+                "{location}: {read:?}"
+            );
+            let deleted = warehouse.delete_file(&location).await;
+            assert!(deleted.is_err(), "{location}: {deleted:?}");
+            let purged = warehouse.delete_tree(&location).await;
+            assert!(purged.is_err(), "{location}: {purged:?}");
+        }
+        let tree =
+            Location::parse(url::Url::from_directory_path(dir.path()).unwrap().as_str()).unwrap();
+        assert!(warehouse.delete_tree(&tree).await.is_err());
+        assert_eq!(std::fs::read(&secret).unwrap(), b"theirs");
+        // Its own files are reached below its directory, which the store creates.
+        let own = warehouse.root().join("ns").join("f.json");
+        warehouse
+            .create_file(&own, Bytes::from_static(b"mine"))
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(env_dir.join("ns/f.json")).unwrap(), b"mine");
     }
 }

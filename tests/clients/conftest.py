@@ -35,7 +35,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -45,6 +45,9 @@ FRAZIL_BIN = Path(os.environ.get("FRAZIL_BIN") or REPO_ROOT / "target" / "debug"
 POSTGRES_URL = os.environ.get("FRAZIL_TEST_POSTGRES_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
 STORES = ["sqlite", "postgres"]
 LAYOUTS = ["tableflow", "warehouse"]
+# An S3 storage root every test server lists, for environments whose S3 settings a server
+# administrator gives (nothing is stored there unless a test writes tables).
+S3_TEST_ROOT = "s3://frazil-test-root"
 ORG = "default"
 ENV = "default"
 STARTUP_TIMEOUT_S = 30.0
@@ -219,6 +222,13 @@ class FrazilServer:
         return f"{ORG}/{ENV}"
 
     @property
+    def storage_root(self) -> Path:
+        """A directory listed in storage_roots, below which a server administrator may choose an
+        environment's storage."""
+        assert self.base_dir is not None
+        return self.base_dir / "roots"
+
+    @property
     def warehouse_path(self) -> Path:
         """Local directory of a file:// warehouse."""
         assert self.warehouse.startswith("file://"), self.warehouse
@@ -257,6 +267,9 @@ def server_env(base_dir: Path, database_url: str, warehouse: str, port: int | No
             "FRAZIL_DATA_DIR": str(base_dir / "data"),
             "FRAZIL_DATABASE_URL": database_url,
             "FRAZIL_WAREHOUSE": warehouse,
+            # the warehouse (environments made without `storage`), and where a server administrator
+            # may choose storage (FrazilServer.storage_root, and S3_TEST_ROOT)
+            "FRAZIL_STORAGE_ROOTS": f"{warehouse},{(base_dir / 'roots').as_uri()},{S3_TEST_ROOT}",
             "RUST_BACKTRACE": "1",
         }
     )
@@ -544,12 +557,16 @@ class AdminClient:
             body["id"] = org_id
         return self.call("POST", "/organizations", json=body, expect=201).json()
 
-    def create_env(self, org: str, env_id: str | None, location: str, name: str | None = None, s3: dict | None = None) -> dict:
-        body: dict = {"name": name or f"env {env_id}", "storage": {"location": location}}
+    def create_env(self, org: str, env_id: str | None, location: str | None = None, name: str | None = None, s3: dict | None = None) -> dict:
+        """Without `location` the environment lives at `{root}/{org}/{env}`; choosing one is a server
+        administrator's (below a storage root)."""
+        body: dict = {"name": name or f"env {env_id}"}
+        if location is not None:
+            body["storage"] = {"location": location}
         if env_id is not None:
             body["id"] = env_id
         if s3 is not None:
-            body["storage"]["s3"] = s3
+            body.setdefault("storage", {})["s3"] = s3
         return self.call("POST", f"/organizations/{org}/environments", json=body, expect=201).json()
 
     def register_cluster(self, org: str, env: str, cluster_id: str, name: str | None = None) -> dict:
@@ -583,15 +600,16 @@ class Tenant:
 
 
 def make_tenant(server: FrazilServer, admin: AdminClient, base_dir: Path, org: str | None = None, env: str | None = None) -> Tenant:
-    """A fresh organization and environment (file:// storage under `base_dir`)."""
+    """A fresh organization and environment, made without `storage` as tenants do: its storage is
+    `{warehouse}/{org}/{env}` (`base_dir` is no longer used)."""
     org = org or unique("org").replace("_", "-")
     env = env or unique("env").replace("_", "-")
     existing = admin.call("GET", f"/organizations/{org}")
     if existing.status_code == 404:
         admin.create_org(org)
-    wh = base_dir / f"wh-{org}-{env}"
-    wh.mkdir(parents=True, exist_ok=True)
-    info = admin.create_env(org, env, wh.as_uri())
+    info = admin.create_env(org, env)
+    location = info["storage"]["location"]
+    wh = Path(unquote(urlsplit(location).path)) if location.startswith("file:") else Path(location)
     return Tenant(org=org, env=env, info=info, warehouse_dir=wh)
 
 

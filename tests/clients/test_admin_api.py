@@ -22,6 +22,7 @@ from conftest import (
     BOOTSTRAP_CLIENT_ID,
     BOOTSTRAP_CLIENT_SECRET,
     FRAZIL_BIN,
+    S3_TEST_ROOT,
     AdminClient,
     _database_for,
     assert_iceberg_error,
@@ -117,8 +118,8 @@ def test_admin_routing_errors_have_error_bodies(admin, server):
 def test_environment_lifecycle(admin, server, base_dir):
     org = new_id("org")
     admin.create_org(org)
-    wh = base_dir / f"wh-{org}"
-    wh.mkdir()
+    # a server administrator may choose storage below a configured storage root
+    wh = server.storage_root / f"wh-{org}"
     env = admin.create_env(org, "prod", wh.as_uri(), name="Production")
     assert set(env) >= {"id", "org_id", "name", "storage", "catalog_uri", "warehouse"}, env
     assert env["id"] == "prod" and env["org_id"] == org and env["name"] == "Production"
@@ -168,7 +169,10 @@ def test_environment_lifecycle(admin, server, base_dir):
         admin.call("POST", f"/organizations/{org}/environments", json={"id": "e2", "name": "x", "storage": {"location": "ftp://nope/x"}}),
         400,
     )
-    assert_iceberg_error(admin.call("POST", f"/organizations/{org}/environments", json={"id": "e3", "name": "x"}), 400)
+    # without storage: {first storage root}/{org}/{env}
+    e3 = admin.call("POST", f"/organizations/{org}/environments", json={"id": "e3", "name": "x"}, expect=201).json()
+    assert e3["storage"]["location"] == f"{server.warehouse.rstrip('/')}/{org}/e3", e3
+    admin.call("DELETE", f"/organizations/{org}/environments/e3", expect=204)
     missing = new_id("missing")
     assert_iceberg_error(
         admin.call("POST", f"/organizations/{missing}/environments", json={"id": "e", "name": "x", "storage": {"location": wh.as_uri()}}),
@@ -192,6 +196,7 @@ def test_environment_lifecycle(admin, server, base_dir):
 
 
 def test_s3_environment_hides_its_secret(admin):
+    # a server administrator's S3 settings, below a configured S3 storage root
     org = new_id("org")
     admin.create_org(org)
     secret = "s3-SECRET-" + unique("x")
@@ -204,11 +209,11 @@ def test_s3_environment_hides_its_secret(admin):
         "secret_access_key": secret,
     }
     r = admin.call(
-        "POST", f"/organizations/{org}/environments", json={"id": "s3env", "name": "S3", "storage": {"location": "s3://bucket/prefix", "s3": s3}}, expect=201
+        "POST", f"/organizations/{org}/environments", json={"id": "s3env", "name": "S3", "storage": {"location": f"{S3_TEST_ROOT}/prefix", "s3": s3}}, expect=201
     )
     assert secret not in r.text
     view = r.json()["storage"]
-    assert view["location"] == "s3://bucket/prefix"
+    assert view["location"] == f"{S3_TEST_ROOT}/prefix"
     assert view["s3"]["secret_access_key_set"] is True
     assert view["s3"]["access_key_id"] == "AKIATEST" and view["s3"]["region"] == "eu-west-1"
     assert view["s3"]["path_style"] is True and view["s3"]["allow_http"] is True
@@ -409,8 +414,14 @@ def test_who_may_do_what(admin, server, base_dir):
         assert_iceberg_error(env_api.call(method, p, json=body), 403, "ForbiddenException")
 
     # the organization admin: its organization only
-    env = org_api.create_env(a.org, "made-by-org-admin", a.info["storage"]["location"])
+    # ... which does not include choosing storage: Frazil reaches it with its own identity
+    for storage in [{"location": a.info["storage"]["location"]}, {"location": (server.storage_root / "mine").as_uri()}]:
+        r = org_api.call("POST", f"/organizations/{a.org}/environments", json={"id": "made-by-org-admin", "name": "x", "storage": storage})
+        err = assert_iceberg_error(r, 403, "ForbiddenException")
+        assert "server administrator" in err["message"], err
+    env = org_api.create_env(a.org, "made-by-org-admin")
     assert env["org_id"] == a.org
+    assert env["storage"]["location"] == f"{server.warehouse.rstrip('/')}/{a.org}/made-by-org-admin", env
     assert org_api.create_key(a.org, a2.env, "writer")["env_id"] == a2.env
     assert {e["id"] for e in org_api.call("GET", f"/organizations/{a.org}/environments", expect=200).json()["environments"]} == {
         a.env,

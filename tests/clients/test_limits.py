@@ -227,7 +227,7 @@ def test_naming_rules(small, api):
     so that none leaves its table's directory; empty, over-long and control-character names are
     refused."""
     http, prefix, ns = api
-    warehouse = small.warehouse.rstrip("/")
+    warehouse = small.warehouse.rstrip("/") + "/default/default"  # the default environment: {root}/{org}/{env}
     topic = ("Orders.v1-EU_" * 20)[:249]  # the longest Kafka topic name, every allowed character
     # a directory name holds at most 255 bytes: "{name}-{uuid}" keeps the first 222 of the name
     for name, segment in [(topic, topic[:222]), (".", "_x2E"), ("..", "_x2E_x2E"), ("a/b", "a_x2Fb"), ("ü", "_xC3_xBC")]:

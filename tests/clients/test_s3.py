@@ -7,7 +7,20 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pytest
 
-from conftest import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, duckdb_attach, eventually, make_catalog, s3_client_properties, unique
+from conftest import (
+    S3_ACCESS_KEY,
+    S3_REGION,
+    S3_SECRET_KEY,
+    AdminClient,
+    assert_iceberg_error,
+    duckdb_attach,
+    eventually,
+    env_catalog,
+    fetch_token,
+    make_catalog,
+    s3_client_properties,
+    unique,
+)
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("name", pa.string())])
 
@@ -86,3 +99,35 @@ def test_s3_duckdb_reads(s3_server, s3_catalog, moto_s3, layout, duckdb_con):
     assert duckdb_con.execute(f'SELECT id, name FROM frazil."{ns}".t ORDER BY id').fetchall() == [(1, "a"), (2, "b")]
     s3_catalog.purge_table(f"{ns}.t")
     s3_catalog.drop_namespace(ns)
+
+
+def test_s3_tenant_environment_lives_below_the_root(s3_server, moto_s3):
+    """An organization admin's environment on an S3 root: `{root}/{org}/{env}` in the server's
+    bucket, reached with the server's S3 settings; choosing a bucket or prefix is 403."""
+    bucket = s3_server.extra["bucket"]
+    admin = AdminClient(s3_server)
+    org = unique("s3org").replace("_", "-")
+    admin.create_org(org)
+    org_key = admin.create_key(org, None, "admin")
+    tenant = AdminClient(s3_server, fetch_token(f"{s3_server.base_url}/oauth/token", org_key["key"], org_key["secret"]))
+
+    for storage in [{"location": f"s3://{bucket}/warehouse/default/default"}, {"location": "s3://another-bucket/x"}, {"location": f"s3://{bucket}/warehouse/{org}/lake", "s3": {"endpoint": moto_s3.endpoint}}]:
+        r = tenant.call("POST", f"/organizations/{org}/environments", json={"id": "lake", "name": "lake", "storage": storage})
+        assert "server administrator" in assert_iceberg_error(r, 403, "ForbiddenException")["message"]
+    # a server administrator, outside the roots: 403 naming storage_roots
+    r = admin.call("POST", f"/organizations/{org}/environments", json={"id": "lake", "name": "lake", "storage": {"location": "s3://another-bucket/x"}})
+    assert "storage_roots" in assert_iceberg_error(r, 403, "ForbiddenException")["message"]
+
+    env = tenant.create_env(org, "lake")
+    assert env["storage"]["location"] == f"s3://{bucket}/warehouse/{org}/lake", env
+    assert env["storage"]["s3"]["endpoint"] == moto_s3.endpoint and env["storage"]["s3"]["secret_access_key_set"] is True
+
+    writer = admin.create_key(org, "lake", "writer")
+    catalog = env_catalog(s3_server, org, "lake", "tableflow", f"{writer['key']}:{writer['secret']}", **s3_client_properties(moto_s3))
+    catalog.create_namespace("lkc-s3")
+    tbl = catalog.create_table("lkc-s3.events", schema=SCHEMA)
+    tbl.append(pa.Table.from_pylist([{"id": 1, "name": "a"}], schema=SCHEMA))
+    md_bucket, md_key = split_s3(tbl.metadata_location)
+    assert md_bucket == bucket and md_key.startswith(f"warehouse/{org}/lake/lkc-s3/"), tbl.metadata_location
+    assert md_key in moto_s3.keys(bucket, f"warehouse/{org}/lake/")
+    assert catalog.load_table("lkc-s3.events").scan().to_arrow().to_pylist() == [{"id": 1, "name": "a"}]

@@ -74,6 +74,22 @@ impl Layout {
     pub const ALL: [Layout; 2] = [Layout::Tableflow, Layout::Warehouse];
 }
 
+/// `file:///...` of an absolute directory, without a trailing slash.
+pub fn directory_url(dir: &Path) -> String {
+    reqwest::Url::from_directory_path(dir)
+        .map(|url| url.to_string().trim_end_matches('/').to_string())
+        .unwrap_or_else(|()| panic!("not an absolute path: {}", dir.display()))
+}
+
+/// What [`Server::start`] lists as `storage_roots`: the default environment's warehouse and the
+/// directory of [`Server::storage_location`].
+fn default_roots(warehouse: &str, dir: &Path) -> Vec<String> {
+    vec![
+        warehouse.to_string(),
+        directory_url(&dir.join("warehouses")),
+    ]
+}
+
 /// The path of the `frazil` binary under test.
 pub fn frazil_bin() -> PathBuf {
     match std::env::var_os("FRAZIL_BIN") {
@@ -132,7 +148,25 @@ impl Server {
 
     /// [`Server::start`] with more `FRAZIL_*` settings, e.g. `("FRAZIL_PURGE_DELAY_MS", "3000")`.
     pub async fn start_with(store: Store, env: &[(&str, &str)]) -> Server {
-        match Self::try_start(store, env).await {
+        Self::start_configured(store, env, &default_roots).await
+    }
+
+    /// Starts the binary with `storage_roots` computed from the default environment's warehouse
+    /// URL and the server's temporary directory. [`Server::start`] lists the warehouse and the
+    /// directory of [`Server::storage_location`].
+    pub async fn start_with_roots(
+        store: Store,
+        roots: impl Fn(&str, &Path) -> Vec<String>,
+    ) -> Server {
+        Self::start_configured(store, &[], &roots).await
+    }
+
+    async fn start_configured(
+        store: Store,
+        env: &[(&str, &str)],
+        roots: &dyn Fn(&str, &Path) -> Vec<String>,
+    ) -> Server {
+        match Self::try_start(store, env, roots).await {
             Ok(server) => server,
             Err(e) => panic!("starting frazil ({store}) failed: {e:#}"),
         }
@@ -150,7 +184,16 @@ impl Server {
         }
     }
 
-    async fn try_start(store: Store, env: &[(&str, &str)]) -> anyhow::Result<Server> {
+    /// The server's temporary directory (data dir, warehouse, log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    async fn try_start(
+        store: Store,
+        env: &[(&str, &str)],
+        roots: &dyn Fn(&str, &Path) -> Vec<String>,
+    ) -> anyhow::Result<Server> {
         let bin = frazil_bin();
         if !bin.exists() {
             panic!(
@@ -163,11 +206,8 @@ impl Server {
         let warehouse_dir = dir.path().join("warehouse");
         std::fs::create_dir_all(&data_dir)?;
         std::fs::create_dir_all(&warehouse_dir)?;
-        let warehouse_url = reqwest::Url::from_directory_path(&warehouse_dir)
-            .map_err(|()| anyhow!("not an absolute path: {}", warehouse_dir.display()))?
-            .to_string()
-            .trim_end_matches('/')
-            .to_string();
+        let warehouse_url = directory_url(&warehouse_dir);
+        let storage_roots = roots(&warehouse_url, dir.path()).join(",");
 
         let postgres = match store {
             Store::Sqlite => None,
@@ -188,8 +228,8 @@ impl Server {
             data_dir,
             database_url,
             warehouse_url,
-            extra_env: env
-                .iter()
+            extra_env: std::iter::once(("FRAZIL_STORAGE_ROOTS", storage_roots.as_str()))
+                .chain(env.iter().copied())
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             dir,
@@ -321,15 +361,12 @@ impl Server {
     }
 
     /// A new, empty local directory `<tempdir>/warehouses/<name>` as a `file://` location, for
-    /// the storage of an environment created through the admin API.
+    /// the storage a server administrator chooses for an environment (a storage root of
+    /// [`Server::start`]).
     pub fn storage_location(&self, name: &str) -> anyhow::Result<String> {
         let dir = self.dir.path().join("warehouses").join(name);
         std::fs::create_dir_all(&dir)?;
-        Ok(reqwest::Url::from_directory_path(&dir)
-            .map_err(|()| anyhow!("not an absolute path: {}", dir.display()))?
-            .to_string()
-            .trim_end_matches('/')
-            .to_string())
+        Ok(directory_url(&dir))
     }
 
     /// The token endpoint of a catalog URI layout: `{catalog uri}/v1/oauth/tokens`.
@@ -590,6 +627,8 @@ impl fmt::Display for Role {
 pub struct Environment {
     pub org: String,
     pub id: String,
+    /// Its storage location.
+    pub location: String,
     /// The Tableflow-layout catalog URI.
     pub catalog_uri: String,
     /// `{org}/{env}`, for the warehouse layout.
@@ -649,17 +688,37 @@ impl Admin {
             .await
     }
 
-    /// An environment with `file://` (or `s3://`) storage at `location`.
+    /// An environment with `file://` (or `s3://`) storage at `location` (a server administrator
+    /// below a storage root).
     pub async fn create_environment(
         &self,
         org: &str,
         id: &str,
         location: &str,
     ) -> anyhow::Result<Environment> {
+        let request = json!({"id": id, "name": id, "storage": {"location": location}});
+        self.create_environment_with(org, request).await
+    }
+
+    /// An environment created without `storage`: at `{root}/{org}/{env}`.
+    pub async fn create_environment_at_default(
+        &self,
+        org: &str,
+        id: &str,
+    ) -> anyhow::Result<Environment> {
+        let request = json!({"id": id, "name": id});
+        self.create_environment_with(org, request).await
+    }
+
+    async fn create_environment_with(
+        &self,
+        org: &str,
+        request: Value,
+    ) -> anyhow::Result<Environment> {
         let body = self
             .create(
                 &format!("/admin/v1/organizations/{org}/environments"),
-                json!({"id": id, "name": id, "storage": {"location": location}}),
+                request,
             )
             .await?;
         let field = |name: &str| -> anyhow::Result<String> {
@@ -671,6 +730,10 @@ impl Admin {
         Ok(Environment {
             org: org.to_string(),
             id: field("id")?,
+            location: body["storage"]["location"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("no storage location in {body}"))?,
             catalog_uri: field("catalog_uri")?,
             warehouse: field("warehouse")?,
         })

@@ -31,6 +31,7 @@ pub(crate) use metadata_cache::RefTypes;
 use crate::access::{Access, Principal};
 use crate::model::{Environment, NewEnvironment, Page, PageRequest};
 use crate::secrets::MasterKey;
+use crate::storage_policy::{check_no_overlap, StoragePolicy};
 use crate::store::{MetadataStore, ObjectListener};
 use crate::{CatalogError, Result};
 
@@ -61,6 +62,8 @@ pub struct Catalog {
     master_key: Option<MasterKey>,
     /// How drops hand their purges to the purge worker.
     purge: purge::PurgeQueue,
+    /// Where environments may keep their tables (the server's `storage_roots`).
+    storage_policy: StoragePolicy,
 }
 
 impl Catalog {
@@ -86,6 +89,7 @@ impl Catalog {
                 .build(),
             master_key: None,
             purge: purge::PurgeQueue::default(),
+            storage_policy: StoragePolicy::default(),
         }
     }
 
@@ -99,6 +103,13 @@ impl Catalog {
         self.master_key.as_ref().ok_or_else(|| {
             CatalogError::Internal("no master key: the catalog cannot seal or open secrets".into())
         })
+    }
+
+    /// The same catalog with these storage rules (without, no environment can be created
+    /// through the admin API: there is no root to put it under).
+    pub fn with_storage_policy(mut self, policy: StoragePolicy) -> Self {
+        self.storage_policy = policy;
+        self
     }
 
     /// Whether this replica hears every change to tables now, so that loads are served from its
@@ -117,28 +128,79 @@ impl Catalog {
         self.store.prune_table_events(before_ms).await
     }
 
-    /// Makes sure organization `org` has environment `env` (the embedded default's first start).
+    /// Makes sure organization `org` has environment `env` (the embedded default's first start)
+    /// at `{root}/{org}/{env}`. An environment left at `root` itself by an older version (it would
+    /// overlap every other environment) moves there while it holds no namespace; one that holds
+    /// tables stays, and the server warns.
     pub async fn ensure_environment(
         &self,
         org: &str,
         env: &str,
-        storage: StorageConfig,
+        root: StorageConfig,
     ) -> Result<Environment> {
-        Location::parse(&storage.location)?;
+        let root_location = Location::parse(&root.location)?;
         self.store.ensure_organization(org, org).await?;
         if let Some(existing) = self.store.environment(org, env).await? {
-            return Ok(existing);
+            return self.move_off_root(existing, &root_location).await;
         }
         let new = NewEnvironment {
             org_id: org.to_string(),
             id: env.to_string(),
             name: env.to_string(),
-            storage,
+            storage: StorageConfig {
+                location: root_location.join(org).join(env).to_string(),
+                s3: root.s3,
+            },
         };
-        match self.store.create_environment(&new).await? {
+        // The server's own configuration places it: no tenant chose this location.
+        match self.store.create_environment(&new, &|_| Ok(())).await? {
             Some(created) => Ok(created),
             // Another replica created it at the same moment.
             None => self.environment(org, env).await,
+        }
+    }
+
+    /// Moves an environment that sits at the storage root itself (as versions before
+    /// `storage_roots` created the default one) to `{root}/{org}/{env}`, if it holds no namespace.
+    async fn move_off_root(&self, env: Environment, root: &Location) -> Result<Environment> {
+        if Location::parse(&env.storage.location).ok().as_ref() != Some(root) {
+            return Ok(env);
+        }
+        let has_namespaces = !self
+            .store
+            .list_namespaces(&env.uid, "", None, Some(1))
+            .await?
+            .is_empty();
+        if has_namespaces {
+            tracing::warn!(
+                location = %root,
+                "environment {}/{} keeps its tables at the storage root itself, which overlaps \
+                 every environment below it: list another root first in storage_roots for new \
+                 environments (see docs/operations.md, Tenancy and storage)",
+                env.org_id,
+                env.id
+            );
+            return Ok(env);
+        }
+        let mut moved = env.clone();
+        moved.storage.location = root.join(&env.org_id).join(&env.id).to_string();
+        let placement = |others: &[Environment]| {
+            check_no_overlap(&moved.storage.location, Some(&env.uid), others)
+        };
+        match self.store.update_environment(&moved, &placement).await {
+            Ok(()) => {
+                tracing::info!(location = %moved.storage.location, "moved the empty environment {}/{} off the storage root", env.org_id, env.id);
+                Ok(moved)
+            }
+            Err(CatalogError::Conflict(reason)) => {
+                tracing::warn!(
+                    "environment {}/{} stays at the storage root: {reason}",
+                    env.org_id,
+                    env.id
+                );
+                Ok(env)
+            }
+            Err(e) => Err(e),
         }
     }
 

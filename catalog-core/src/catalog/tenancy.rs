@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use frazil_storage::{Location, StorageConfig};
 
 use super::Catalog;
+use crate::access::Principal;
 use crate::model::{Environment, NamespaceIdent, NewEnvironment};
+use crate::storage_policy::check_no_overlap;
 use crate::store::{DropOutcome, OrganizationRecord};
 use crate::{CatalogError, Result};
 
@@ -37,6 +39,20 @@ pub fn check_id(kind: &str, id: &str) -> Result<()> {
             "Invalid {kind} id {id:?}: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )))
     }
+}
+
+/// Frazil reaches an environment's storage with its own identity (its local files, its S3
+/// credentials, any endpoint it is told): only a server administrator may point it somewhere.
+fn only_server_admins_choose_storage(caller: &Principal) -> Result<()> {
+    if caller.is_server_admin() {
+        return Ok(());
+    }
+    Err(CatalogError::Forbidden(
+        "Only a server administrator may choose an environment's storage (location, S3 \
+         endpoint or keys): Frazil reaches it with the server's own identity. Leave `storage` \
+         out to get the environment's own directory below the server's storage root"
+            .into(),
+    ))
 }
 
 /// A fresh id such as `env-7k2m9q4x`.
@@ -87,25 +103,38 @@ impl Catalog {
         }
     }
 
+    /// Creates an environment. Without `storage` it lives at `{root}/{org}/{env}` below the
+    /// first storage root; choosing storage is a server administrator's, below a root. Its
+    /// location may not overlap another environment's or hold the server's own files (409).
     pub async fn create_environment(
         &self,
+        caller: &Principal,
         org: &str,
         id: Option<String>,
         name: String,
-        storage: StorageConfig,
+        storage: Option<StorageConfig>,
     ) -> Result<Environment> {
         self.organization(org).await?;
         let id = id.unwrap_or_else(|| generate_id("env"));
         check_id("environment", &id)?;
-        Location::parse(&storage.location)?;
+        let storage = match storage {
+            None => self.storage_policy.default_storage(org, &id)?,
+            Some(chosen) => {
+                only_server_admins_choose_storage(caller)?;
+                self.storage_policy.chosen_storage(chosen)?
+            }
+        };
+        self.storage_policy.check_not_protected(&storage.location)?;
         let new = NewEnvironment {
             org_id: org.to_string(),
             id: id.clone(),
             name,
             storage,
         };
+        let placement =
+            |others: &[Environment]| check_no_overlap(&new.storage.location, None, others);
         self.store
-            .create_environment(&new)
+            .create_environment(&new, &placement)
             .await?
             .ok_or_else(|| CatalogError::Conflict(format!("Environment {org}/{id} already exists")))
     }
@@ -123,10 +152,11 @@ impl Catalog {
             .ok_or_else(|| CatalogError::no_such_environment(org, env))
     }
 
-    /// Renames an environment or changes its storage settings (credentials, endpoint). The
-    /// location may change only while the environment holds no namespace.
+    /// Renames an environment or changes its storage settings (a server administrator's, as
+    /// when creating it). The location may change only while the environment holds no namespace.
     pub async fn update_environment(
         &self,
+        caller: &Principal,
         org: &str,
         env: &str,
         name: Option<String>,
@@ -136,26 +166,40 @@ impl Catalog {
         if let Some(name) = name {
             current.name = name;
         }
+        let mut moved = false;
         if let Some(storage) = storage {
-            Location::parse(&storage.location)?;
-            let moved = storage.location.trim_end_matches('/')
-                != current.storage.location.trim_end_matches('/');
-            if moved
-                && !self
-                    .store
-                    .list_namespaces(&current.uid, "", None, Some(1))
-                    .await?
-                    .is_empty()
-            {
-                return Err(CatalogError::Conflict(format!(
-                    "Environment {org}/{env} holds tables: its storage location cannot move"
-                )));
+            only_server_admins_choose_storage(caller)?;
+            let storage = self.storage_policy.chosen_storage(storage)?;
+            moved =
+                Location::parse(&storage.location)? != Location::parse(&current.storage.location)?;
+            if moved {
+                self.storage_policy.check_not_protected(&storage.location)?;
+                self.check_empty_before_move(&current).await?;
             }
             current.storage = storage;
         }
-        self.store.update_environment(&current).await?;
+        let placement = |others: &[Environment]| match moved {
+            true => check_no_overlap(&current.storage.location, Some(&current.uid), others),
+            false => Ok(()),
+        };
+        self.store.update_environment(&current, &placement).await?;
         self.forget_environment(org, env).await;
         Ok(current)
+    }
+
+    async fn check_empty_before_move(&self, env: &Environment) -> Result<()> {
+        let namespaces = self
+            .store
+            .list_namespaces(&env.uid, "", None, Some(1))
+            .await?;
+        if namespaces.is_empty() {
+            Ok(())
+        } else {
+            Err(CatalogError::Conflict(format!(
+                "Environment {}/{} holds tables: its storage location cannot move",
+                env.org_id, env.id
+            )))
+        }
     }
 
     pub async fn delete_environment(&self, org: &str, env: &str) -> Result<()> {

@@ -221,6 +221,10 @@ pub struct IdempotencyClaim<'a> {
     pub claim_id: &'a str,
 }
 
+/// A check of a new or changed environment against every existing one, run by the store with
+/// environment changes serialized.
+pub type Placement<'a> = dyn Fn(&[Environment]) -> Result<()> + Send + Sync + 'a;
+
 #[async_trait]
 pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// Creates an organization; `false` when the id is taken.
@@ -230,8 +234,9 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// Deletes an organization without environments, and its organization-wide API keys.
     async fn delete_organization(&self, id: &str) -> Result<DropOutcome>;
     async fn list_environments(&self, org_id: &str) -> Result<Vec<Environment>>;
-    /// Stores an environment's name and storage settings.
-    async fn update_environment(&self, env: &Environment) -> Result<()>;
+    /// Stores an environment's name and storage settings. `placement` sees every environment
+    /// while no other environment can be created or changed, and may refuse the change.
+    async fn update_environment(&self, env: &Environment, placement: &Placement<'_>) -> Result<()>;
     /// Deletes an environment without namespaces, and its API keys.
     async fn delete_environment(&self, env: &Environment) -> Result<DropOutcome>;
 
@@ -310,7 +315,13 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// Creates the organization if it does not exist yet.
     async fn ensure_organization(&self, id: &str, name: &str) -> Result<()>;
     /// Creates an environment; `None` when the organization already has one with that id.
-    async fn create_environment(&self, env: &NewEnvironment) -> Result<Option<Environment>>;
+    /// `placement` sees every environment while no other environment can be created or
+    /// changed, and may refuse the new one (two environments must not share storage).
+    async fn create_environment(
+        &self,
+        env: &NewEnvironment,
+        placement: &Placement<'_>,
+    ) -> Result<Option<Environment>>;
     async fn environment(&self, org_id: &str, env_id: &str) -> Result<Option<Environment>>;
     /// Environments with this id, in any organization (a `warehouse` may name only the env).
     async fn environments_with_id(&self, env_id: &str) -> Result<Vec<Environment>>;

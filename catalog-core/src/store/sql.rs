@@ -15,7 +15,8 @@ use super::changes::{Changes, ObjectListener};
 use super::{
     ApiKeyRecord, DropOutcome, IdempotencyClaim, IdempotencyRecord, IdempotentResponse,
     LocationConflict, MetadataStore, MetadataSwap, NamespaceRecord, NewPurge, ObjectKind,
-    ObjectPointer, ObjectRecord, OrganizationRecord, PurgeTask, SigningKeyRecord, SwapOutcome,
+    ObjectPointer, ObjectRecord, OrganizationRecord, Placement, PurgeTask, SigningKeyRecord,
+    SwapOutcome,
 };
 use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
 use crate::{CatalogError, Result};
@@ -40,7 +41,7 @@ pub struct SqlStore {
     sqlite_writer: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
@@ -124,7 +125,7 @@ impl SqlStore {
     }
 
     /// A transaction that writes catalog objects, with SQLite's writer turn held until dropped.
-    async fn write_transaction(
+    pub(super) async fn write_transaction(
         &self,
     ) -> Result<(
         Option<tokio::sync::OwnedMutexGuard<()>>,
@@ -252,8 +253,8 @@ impl MetadataStore for SqlStore {
         self.environment_rows(org_id).await
     }
 
-    async fn update_environment(&self, env: &Environment) -> Result<()> {
-        self.update_environment_row(env).await
+    async fn update_environment(&self, env: &Environment, placement: &Placement<'_>) -> Result<()> {
+        self.update_environment_row(env, placement).await
     }
 
     async fn delete_environment(&self, env: &Environment) -> Result<DropOutcome> {
@@ -393,32 +394,12 @@ impl MetadataStore for SqlStore {
         Ok(())
     }
 
-    async fn create_environment(&self, env: &NewEnvironment) -> Result<Option<Environment>> {
-        let created = Environment {
-            uid: Uuid::now_v7().to_string(),
-            org_id: env.org_id.clone(),
-            id: env.id.clone(),
-            name: env.name.clone(),
-            storage: env.storage.clone(),
-        };
-        let storage = serde_json::to_string(&created.storage)
-            .map_err(|e| CatalogError::Internal(e.to_string()))?;
-        let inserted = sqlx::query(
-            "INSERT INTO environments (uid, org_id, id, name, storage, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&created.uid)
-        .bind(&created.org_id)
-        .bind(&created.id)
-        .bind(&created.name)
-        .bind(storage)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await;
-        match inserted {
-            Ok(_) => Ok(Some(created)),
-            Err(e) if is_unique_violation(&e) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+    async fn create_environment(
+        &self,
+        env: &NewEnvironment,
+        placement: &Placement<'_>,
+    ) -> Result<Option<Environment>> {
+        self.insert_environment_row(env, placement).await
     }
 
     async fn environment(&self, org_id: &str, env_id: &str) -> Result<Option<Environment>> {

@@ -3,9 +3,11 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::{environment_from_row, is_unique_violation, SqlStore};
-use super::{ApiKeyRecord, DropOutcome, OrganizationRecord, SigningKeyRecord};
-use crate::model::Environment;
+use uuid::Uuid;
+
+use super::sql::{environment_from_row, is_unique_violation, now_ms, Backend, SqlStore};
+use super::{ApiKeyRecord, DropOutcome, OrganizationRecord, Placement, SigningKeyRecord};
+use crate::model::{Environment, NewEnvironment};
 use crate::{CatalogError, Result};
 
 const API_KEY_COLUMNS: &str = "id, org_id, env_id, role, description, secret_hash, created_at_ms, last_used_at_ms, expires_at_ms, revoked_at_ms";
@@ -102,15 +104,76 @@ impl SqlStore {
         rows.iter().map(environment_from_row).collect()
     }
 
-    pub(super) async fn update_environment_row(&self, env: &Environment) -> Result<()> {
-        let storage = serde_json::to_string(&env.storage)
-            .map_err(|e| CatalogError::Internal(e.to_string()))?;
+    /// Inserts an environment if `placement` accepts it beside every other environment; `None`
+    /// when the organization already has one with that id.
+    pub(super) async fn insert_environment_row(
+        &self,
+        env: &NewEnvironment,
+        placement: &Placement<'_>,
+    ) -> Result<Option<Environment>> {
+        let created = Environment {
+            uid: Uuid::now_v7().to_string(),
+            org_id: env.org_id.clone(),
+            id: env.id.clone(),
+            name: env.name.clone(),
+            storage: env.storage.clone(),
+        };
+        let storage = storage_json(&created)?;
+        let (_writing, mut tx) = self.write_transaction().await?;
+        self.lock_environments(&mut tx).await?;
+        placement(&all_environments(&mut tx).await?)?;
+        let inserted = sqlx::query(
+            "INSERT INTO environments (uid, org_id, id, name, storage, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&created.uid)
+        .bind(&created.org_id)
+        .bind(&created.id)
+        .bind(&created.name)
+        .bind(storage)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(Some(created))
+            }
+            Err(e) if is_unique_violation(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(super) async fn update_environment_row(
+        &self,
+        env: &Environment,
+        placement: &Placement<'_>,
+    ) -> Result<()> {
+        let storage = storage_json(env)?;
+        let (_writing, mut tx) = self.write_transaction().await?;
+        self.lock_environments(&mut tx).await?;
+        placement(&all_environments(&mut tx).await?)?;
         sqlx::query("UPDATE environments SET name = $1, storage = $2 WHERE uid = $3")
             .bind(&env.name)
             .bind(storage)
             .bind(&env.uid)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Serializes creations and changes of environments until the transaction ends, so that
+    /// two at once cannot both find the other's storage free: Postgres locks the table against
+    /// writers (readers go on); SQLite takes its single write lock now rather than at the insert.
+    async fn lock_environments(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ) -> Result<()> {
+        let statement = match self.backend() {
+            Backend::Postgres => "LOCK TABLE environments IN SHARE ROW EXCLUSIVE MODE",
+            Backend::Sqlite => "UPDATE environments SET name = name WHERE 1 = 0",
+        };
+        sqlx::query(statement).execute(&mut **tx).await?;
         Ok(())
     }
 
@@ -276,4 +339,18 @@ impl SqlStore {
         .await?;
         Ok(retired.rows_affected())
     }
+}
+
+fn storage_json(env: &Environment) -> Result<String> {
+    serde_json::to_string(&env.storage).map_err(|e| CatalogError::Internal(e.to_string()))
+}
+
+/// Every environment of every organization (a few per tenant), in the caller's transaction.
+async fn all_environments(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> Result<Vec<Environment>> {
+    let rows = sqlx::query("SELECT uid, org_id, id, name, storage FROM environments")
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter().map(environment_from_row).collect()
 }

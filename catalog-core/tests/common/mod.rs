@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use frazil_catalog::store::SqlStore;
-use frazil_catalog::{Catalog, CreateTable, Environment, NamespaceIdent, TableIdent};
+use frazil_catalog::{
+    Catalog, CreateTable, Environment, NamespaceIdent, Principal, Role, StoragePolicy, TableIdent,
+};
 use frazil_storage::StorageConfig;
 use iceberg::spec::{NestedField, PrimitiveType, Schema, Type};
 use sqlx::Connection;
@@ -14,8 +16,10 @@ pub struct Harness {
     pub store_name: &'static str,
     pub catalog: Catalog,
     pub env: Environment,
+    /// The storage root: the environment lives at `{root}/acme/prod`.
+    pub root: StorageConfig,
     _dir: tempfile::TempDir,
-    store: SqlStore,
+    pub store: SqlStore,
     pub url: String,
     postgres_db: Option<String>,
 }
@@ -55,20 +59,22 @@ impl Harness {
     ) -> Harness {
         let store = SqlStore::connect(url, 8).await.unwrap();
         store.migrate().await.unwrap();
-        let catalog = Catalog::new(Arc::new(store.clone()));
         let warehouse = url::Url::from_directory_path(dir.path().join("warehouse")).unwrap();
-        let storage = StorageConfig {
+        let root = StorageConfig {
             location: warehouse.to_string(),
             s3: None,
         };
+        let policy = StoragePolicy::new(vec![root.clone()]).unwrap();
+        let catalog = Catalog::new(Arc::new(store.clone())).with_storage_policy(policy);
         let env = catalog
-            .ensure_environment("acme", "prod", storage)
+            .ensure_environment("acme", "prod", root.clone())
             .await
             .unwrap();
         Harness {
             store_name,
             catalog,
             env,
+            root,
             _dir: dir,
             store,
             url: url.to_string(),
@@ -130,6 +136,26 @@ impl Harness {
     /// The file a `file://` location names.
     pub fn path_of(&self, location: &str) -> std::path::PathBuf {
         url::Url::parse(location).unwrap().to_file_path().unwrap()
+    }
+}
+
+/// The server administrator.
+pub fn server_admin() -> Principal {
+    Principal {
+        key_id: "server-admin".into(),
+        org_id: None,
+        env_id: None,
+        role: Role::Admin,
+    }
+}
+
+/// An organization's admin.
+pub fn org_admin(org: &str) -> Principal {
+    Principal {
+        key_id: format!("{org}-admin"),
+        org_id: Some(org.into()),
+        env_id: None,
+        role: Role::Admin,
     }
 }
 

@@ -164,8 +164,11 @@ pub async fn delete_organization(
     operation_id = "createEnvironment",
     tag = "Environments",
     summary = "Create an environment",
-    description = "Creates an environment (a catalog) in the organization, with its storage location and \
-        settings. Without `id`, one is generated. The answer gives its catalog URI and warehouse.",
+    description = "Creates an environment (a catalog) in the organization. Without `storage` it lives at \
+        `{root}/{org}/{env}` below the server's first storage root; only a server administrator may \
+        choose `storage` (403 otherwise), and only below a configured root (403 naming \
+        `storage_roots`). Its location may not overlap another environment's or hold the server's \
+        own files (409). Without `id`, one is generated. The answer gives its catalog URI and warehouse.",
     params(super::OrgPath),
     request_body = wire::CreateEnvironmentRequest,
     responses(
@@ -174,7 +177,7 @@ pub async fn delete_organization(
         (status = 401, response = crate::api_docs::UnauthorizedResponse),
         (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The organization does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 409, description = "An environment with that id already exists", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "An environment with that id already exists, or its location overlaps another environment's or the server's own files", body = frazil_openapi::IcebergErrorResponse),
         (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
         (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
         (status = "5XX", response = crate::api_docs::ServerErrorResponse),
@@ -191,10 +194,11 @@ pub async fn create_environment(
     let env = state
         .catalog
         .create_environment(
+            &caller.0,
             &path.org,
             body.id,
             body.name,
-            convert::storage(body.storage),
+            body.storage.map(convert::storage),
         )
         .await?;
     Ok(HttpResponse::Created().json(convert::environment(env, &state.public_url)))
@@ -273,8 +277,9 @@ pub async fn get_environment(
     tag = "Environments",
     summary = "Update an environment",
     description = "Renames the environment or changes its storage settings; fields left out keep their value, \
-        and `s3` fields are merged one by one. The location may move only while the environment \
-        holds no namespace.",
+        and `s3` fields are merged one by one. Only a server administrator may change storage, below \
+        a configured root. The location may move only while the environment holds no namespace, \
+        and not onto another environment's storage or the server's own files (409).",
     params(super::EnvPath),
     request_body = wire::UpdateEnvironmentRequest,
     responses(
@@ -283,7 +288,7 @@ pub async fn get_environment(
         (status = 401, response = crate::api_docs::UnauthorizedResponse),
         (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 409, description = "The location cannot move: the environment holds tables", body = frazil_openapi::IcebergErrorResponse),
+        (status = 409, description = "The location cannot move: the environment holds tables, or the new location overlaps another environment's or the server's own files", body = frazil_openapi::IcebergErrorResponse),
         (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
         (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
         (status = "5XX", response = crate::api_docs::ServerErrorResponse),
@@ -308,7 +313,7 @@ pub async fn update_environment(
         .map(|update| convert::storage_update(&current.storage, update));
     let env = state
         .catalog
-        .update_environment(&path.org, &path.env, body.name, storage)
+        .update_environment(&caller.0, &path.org, &path.env, body.name, storage)
         .await?;
     Ok(Json(convert::environment(env, &state.public_url)))
 }
