@@ -448,4 +448,6 @@ def test_every_metadata_answer_is_replayed_the_same(server):
         "view+config+as-written",
     )
     assert http.get(f"{base}/namespaces/{ns}/views/v", timeout=TIMEOUT).json()["metadata-location"] == replaced["metadata-location"]
+    # a live view's directory cannot be registered twice: register the dropped view's file
+    assert http.delete(f"{base}/namespaces/{ns}/views/v", timeout=TIMEOUT).status_code == 204
     twice("POST", f"{base}/namespaces/{ns}/register-view", {"name": "v2", "metadata-location": replaced["metadata-location"]}, "view+config")
