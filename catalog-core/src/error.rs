@@ -21,20 +21,20 @@ pub enum CatalogError {
     Conflict(String),
     #[error("Unable to find warehouse {0}")]
     NoSuchWarehouse(String),
-    #[error("Namespace does not exist: {0}")]
+    #[error("{}", crate::not_found::namespace(.0))]
     NoSuchNamespace(NamespaceIdent),
     #[error("Namespace already exists: {0}")]
     NamespaceExists(NamespaceIdent),
     #[error("Namespace {0} is not empty")]
     NamespaceNotEmpty(NamespaceIdent),
-    #[error("Table does not exist: {0}")]
+    #[error("{}", crate::not_found::object("Table", .0))]
     NoSuchTable(TableIdent),
     #[error("Table already exists: {0}")]
     TableExists(TableIdent),
     /// A table cannot take the name of a view.
     #[error("View with same name already exists: {0}")]
     ViewExists(TableIdent),
-    #[error("View does not exist: {0}")]
+    #[error("{}", crate::not_found::object("View", .0))]
     NoSuchView(TableIdent),
     #[error("View already exists: {0}")]
     ViewAlreadyExists(TableIdent),
@@ -92,7 +92,8 @@ impl From<frazil_storage::StorageError> for CatalogError {
             frazil_storage::StorageError::NotFound(location) => {
                 CatalogError::NotFound(format!("Failed to open input stream for file: {location}"))
             }
-            frazil_storage::StorageError::InvalidLocation { .. } => {
+            frazil_storage::StorageError::InvalidLocation { .. }
+            | frazil_storage::StorageError::Unusable { .. } => {
                 CatalogError::BadRequest(e.to_string())
             }
             e => CatalogError::Internal(e.to_string()),

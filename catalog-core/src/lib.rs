@@ -6,6 +6,7 @@ mod catalog;
 mod commit;
 mod error;
 mod model;
+mod not_found;
 mod secrets;
 mod storage_policy;
 pub mod store;

@@ -77,10 +77,14 @@ impl StoragePolicy {
         })
     }
 
-    /// A server administrator's choice of storage: the location must lie below a root (403
-    /// otherwise); without `s3` settings the root's apply.
+    /// A server administrator's choice of storage: a URL or an absolute path (kept as its
+    /// `file://` URL), which must lie below a root (403 otherwise); without `s3` settings the
+    /// root's apply.
     pub fn chosen_storage(&self, mut storage: StorageConfig) -> Result<StorageConfig> {
-        let location = Location::parse(&storage.location)?;
+        let location = Location::from_path_or_url(&storage.location)?;
+        if !storage.location.contains("://") {
+            storage.location = location.to_string();
+        }
         let Some((_, root)) = self
             .roots
             .iter()

@@ -51,8 +51,10 @@ pub struct S3Request {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorageRequest {
-    /// The warehouse root: `s3://bucket/prefix` (or `s3a://`), or `file:///path`.
-    #[schema(pattern = "^(s3a?|file)://")]
+    /// The warehouse root: `s3://bucket/prefix` (or `s3a://`), `file:///path`, or an absolute
+    /// local path (`/path`, kept as its `file://` URL). The server checks it can write, read
+    /// back and delete a file there before it keeps the setting (400 naming the cause).
+    #[schema(pattern = "^((s3a?|file)://|/)")]
     pub location: String,
     #[serde(default, deserialize_with = "crate::object::optional_object")]
     pub s3: Option<S3Request>,
@@ -78,8 +80,10 @@ pub struct CreateEnvironmentRequest {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorageUpdate {
-    /// The warehouse root: `s3://bucket/prefix` (or `s3a://`), or `file:///path`.
-    #[schema(pattern = "^(s3a?|file)://")]
+    /// The warehouse root: `s3://bucket/prefix` (or `s3a://`), `file:///path`, or an absolute
+    /// local path (`/path`, kept as its `file://` URL). The server checks it can write, read
+    /// back and delete a file there before it keeps the setting (400 naming the cause).
+    #[schema(pattern = "^((s3a?|file)://|/)")]
     pub location: Option<String>,
     #[serde(default, deserialize_with = "crate::object::optional_object")]
     pub s3: Option<S3Request>,

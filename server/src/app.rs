@@ -2,11 +2,15 @@
 
 use actix_web::error::QueryPayloadError;
 use actix_web::web::{self, Data, PathConfig, PayloadConfig, QueryConfig, ServiceConfig};
+use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{admin, api_docs, auth, health, iceberg};
+
+mod links;
+mod newline;
 
 /// Everything the server serves; `max_body_bytes` caps request bodies (413 beyond).
 pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut ServiceConfig) {
@@ -20,16 +24,26 @@ pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut Ser
                     ApiError::bad_request(format!("Invalid path: {e}")).into()
                 }),
             )
-            .configure(health::configure)
-            // Before the catalog scopes: `/iceberg/catalog/v1/oauth/tokens` would match
-            // `/iceberg/catalog/v1/{org}/{env}` otherwise.
-            .configure(auth::configure)
-            .configure(admin::configure)
-            .configure(iceberg::configure)
-            // Public: the OpenAPI documents and Swagger UI.
-            .configure(api_docs::configure)
-            .default_service(web::to(not_found));
+            // One scope around every route, for what applies to every answer.
+            .service(
+                web::scope("")
+                    .wrap(from_fn(newline::middleware))
+                    .configure(routes),
+            );
     }
+}
+
+fn routes(cfg: &mut ServiceConfig) {
+    cfg.configure(health::configure)
+        // Before the catalog scopes: `/iceberg/catalog/v1/oauth/tokens` would match
+        // `/iceberg/catalog/v1/{org}/{env}` otherwise.
+        .configure(auth::configure)
+        .configure(admin::configure)
+        .configure(iceberg::configure)
+        // Public: the OpenAPI documents and Swagger UI, and `/` pointing to them.
+        .configure(api_docs::configure)
+        .configure(links::configure)
+        .default_service(web::to(not_found));
 }
 
 fn query_error(e: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -44,12 +44,15 @@ impl ResponseError for ApiError {
         self.status
     }
 
+    /// The body ends in a newline here too, not only through `app`'s JSON middleware: errors
+    /// raised outside the routes (the request timeout) are rendered after it.
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(IcebergErrorResponse::new(
-            self.status.as_u16(),
-            self.error_type,
-            &self.message,
-        ))
+        let body = IcebergErrorResponse::new(self.status.as_u16(), self.error_type, &self.message);
+        let mut text = serde_json::to_string(&body).unwrap_or_default();
+        text.push('\n');
+        HttpResponse::build(self.status)
+            .content_type(actix_web::http::header::ContentType::json())
+            .body(text)
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod config;
 mod location;
+mod probe;
 mod warehouse;
 
 pub use config::{S3Settings, StorageConfig};
@@ -23,6 +24,13 @@ pub enum StorageError {
         location: String,
         #[source]
         source: std::io::Error,
+    },
+    /// A storage location the server cannot use: `action` is the step that failed.
+    #[error("cannot {action} {location}: {reason}")]
+    Unusable {
+        action: &'static str,
+        location: String,
+        reason: String,
     },
     #[error("storage error at {location}: {source}")]
     Backend {

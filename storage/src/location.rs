@@ -29,6 +29,29 @@ impl Location {
         Ok(Self(canonical(url).map_err(invalid)?))
     }
 
+    /// A location as an administrator types it: a URL, or an absolute local path (made a
+    /// `file://` URL), as the server's own `warehouse` option takes. A relative path is
+    /// refused: what it means would depend on the server's working directory.
+    pub fn from_path_or_url(location: &str) -> Result<Self> {
+        let trimmed = location.trim();
+        if trimmed.starts_with('/') {
+            let url = Url::from_file_path(trimmed).map_err(|()| StorageError::InvalidLocation {
+                location: location.to_string(),
+                reason: "not a usable local path".into(),
+            })?;
+            return Self::parse(url.as_str());
+        }
+        if let Err(url::ParseError::RelativeUrlWithoutBase) = Url::parse(trimmed) {
+            return Err(StorageError::InvalidLocation {
+                location: location.to_string(),
+                reason: "a relative path; give an absolute path (/srv/warehouse) or a URL \
+                         (file:///srv/warehouse, s3://bucket/prefix)"
+                    .into(),
+            });
+        }
+        Self::parse(trimmed)
+    }
+
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
@@ -181,6 +204,22 @@ pub fn version_of(location: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absolute_paths_become_file_urls_and_relative_ones_are_refused() {
+        let from_path = Location::from_path_or_url("/tmp/wh/").unwrap();
+        assert_eq!(from_path.as_str(), "file:///tmp/wh");
+        assert_eq!(from_path, Location::from_path_or_url("file:///tmp/wh").unwrap());
+        assert_eq!(
+            Location::from_path_or_url("s3://b/w").unwrap().as_str(),
+            "s3://b/w"
+        );
+        for relative in ["wh", "./wh", "../wh"] {
+            let refused = Location::from_path_or_url(relative).unwrap_err().to_string();
+            assert!(refused.contains("a relative path"), "{relative}: {refused}");
+        }
+        assert!(Location::from_path_or_url("/tmp/../etc").is_err());
+    }
 
     #[test]
     fn table_location_keeps_topic_names_and_escapes_the_rest() {

@@ -41,6 +41,7 @@ per_store!(
     tenants_cannot_choose_storage,
     an_org_admin_s3_endpoint_reaches_no_host,
     environments_do_not_overlap,
+    storage_is_checked_when_set,
 );
 
 fn report(server: &Server, outcome: anyhow::Result<()>) -> anyhow::Result<()> {
@@ -430,6 +431,107 @@ async fn environments_do_not_overlap(server: &Server) -> anyhow::Result<()> {
         created == 1,
         "{created} environments were created at one location"
     );
+    Ok(())
+}
+
+/// A location is an absolute path or a URL, checked when set: an absolute path is kept as its
+/// `file://` URL and tables work there; a relative path is 400; a location below a regular file
+/// (which no one can write, root included) is 400 naming the cause, by create or PATCH, and
+/// nothing is stored.
+async fn storage_is_checked_when_set(server: &Server) -> anyhow::Result<()> {
+    let admin = server.admin().await?;
+    admin.create_organization("paths", "Paths").await?;
+    let roots = server.dir().join("warehouses");
+
+    let plain = roots.join("plain");
+    let path = plain.to_str().ok_or_else(|| anyhow!("non-UTF-8 temp dir"))?;
+    let (status, created) = create_env(
+        &admin,
+        "paths",
+        json!({"id": "plain", "name": "plain", "storage": {"location": path}}),
+    )
+    .await?;
+    ensure!(status == StatusCode::CREATED, "an absolute path: {status} {created}");
+    ensure!(
+        created["storage"]["location"] == json!(directory_url(&plain)),
+        "an absolute path is kept as its file:// URL: {created}"
+    );
+    let env = Environment {
+        org: "paths".into(),
+        id: "plain".into(),
+        location: directory_url(&plain),
+        catalog_uri: created["catalog_uri"].as_str().unwrap_or_default().into(),
+        warehouse: String::new(),
+    };
+    let metadata = create_table(&admin, &env).await?;
+    ensure!(local_path(&metadata)?.starts_with(&plain), "{metadata}");
+    ensure!(
+        files_below(&plain)?
+            .iter()
+            .all(|f| !f.to_string_lossy().contains(".frazil-probe")),
+        "the probe left its file"
+    );
+
+    let answer = create_env(
+        &admin,
+        "paths",
+        json!({"id": "rel", "name": "rel", "storage": {"location": "warehouses/rel"}}),
+    )
+    .await?;
+    expect_error(
+        "a relative path",
+        answer,
+        StatusCode::BAD_REQUEST,
+        "BadRequestException",
+        "a relative path",
+    )?;
+
+    std::fs::create_dir_all(&roots)?;
+    let file = roots.join("a-plain-file");
+    std::fs::write(&file, b"not a directory")?;
+    let below_file = directory_url(&file.join("env"));
+    let answer = create_env(
+        &admin,
+        "paths",
+        json!({"id": "broken", "name": "broken", "storage": {"location": below_file}}),
+    )
+    .await?;
+    expect_error(
+        "a location below a file",
+        answer,
+        StatusCode::BAD_REQUEST,
+        "BadRequestException",
+        &format!("cannot write to {below_file}: Not a directory"),
+    )?;
+    let (status, body) = admin
+        .request(Method::GET, "/admin/v1/organizations/paths/environments/broken", None)
+        .await?;
+    ensure!(status == StatusCode::NOT_FOUND, "the refused environment exists: {status} {body}");
+
+    let movable = server.storage_location("movable")?;
+    admin.create_environment("paths", "movable", &movable).await?;
+    let answer = patch_env(
+        &admin,
+        "paths",
+        "movable",
+        json!({"storage": {"location": below_file}}),
+    )
+    .await?;
+    expect_error(
+        "moving below a file",
+        answer,
+        StatusCode::BAD_REQUEST,
+        "BadRequestException",
+        "cannot write to",
+    )?;
+    let (status, kept) = admin
+        .request(Method::GET, "/admin/v1/organizations/paths/environments/movable", None)
+        .await?;
+    ensure!(
+        status == StatusCode::OK && kept["storage"]["location"] == json!(movable),
+        "a refused PATCH changed the environment: {status} {kept}"
+    );
+    ensure!(std::fs::read(&file)? == b"not a directory", "the file changed");
     Ok(())
 }
 

@@ -219,6 +219,30 @@ impl Catalog {
         Ok(found)
     }
 
+    /// [`Principal::authorize`], with one more rule it cannot apply alone: a role too low for an
+    /// environment that does not exist is answered as the missing environment (404), since
+    /// 403 is only for one the caller can use. An organization key whose token asked for a
+    /// lower role would otherwise learn from 403 against 404 which environment ids exist.
+    pub async fn authorize(
+        &self,
+        principal: &Principal,
+        org: &str,
+        env: Option<&str>,
+        access: Access,
+    ) -> Result<()> {
+        let refused = match (principal.authorize(org, env, access), env) {
+            (Err(refused @ CatalogError::Forbidden(_)), Some(env)) => (refused, env),
+            (decided, _) => return decided,
+        };
+        match self.environment(org, refused.1).await {
+            Ok(_) => Err(refused.0),
+            Err(CatalogError::NoSuchWarehouse(_)) if access == Access::Admin => {
+                Err(CatalogError::no_such_environment(org, refused.1))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Drops a cached environment after this replica changed or deleted it.
     pub(crate) async fn forget_environment(&self, org: &str, env: &str) {
         self.environments

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use frazil_storage::{Location, StorageConfig};
+use frazil_storage::{Location, StorageConfig, Warehouse};
 
 use super::Catalog;
 use crate::access::Principal;
@@ -53,6 +53,13 @@ fn only_server_admins_choose_storage(caller: &Principal) -> Result<()> {
          out to get the environment's own directory below the server's storage root"
             .into(),
     ))
+}
+
+/// 400 naming the cause when the server cannot write, read back and delete a file at the
+/// storage's location; asked after the policy checks, before anything is stored.
+async fn check_usable(storage: &StorageConfig) -> Result<()> {
+    Warehouse::new(storage.clone())?.check_usable().await?;
+    Ok(())
 }
 
 /// A fresh id such as `env-7k2m9q4x`.
@@ -125,6 +132,7 @@ impl Catalog {
             }
         };
         self.storage_policy.check_not_protected(&storage.location)?;
+        check_usable(&storage).await?;
         let new = NewEnvironment {
             org_id: org.to_string(),
             id: id.clone(),
@@ -176,6 +184,7 @@ impl Catalog {
                 self.storage_policy.check_not_protected(&storage.location)?;
                 self.check_empty_before_move(&current).await?;
             }
+            check_usable(&storage).await?;
             current.storage = storage;
         }
         let placement = |others: &[Environment]| match moved {

@@ -168,7 +168,8 @@ pub async fn delete_organization(
         `{root}/{org}/{env}` below the server's first storage root; only a server administrator may \
         choose `storage` (403 otherwise), and only below a configured root (403 naming \
         `storage_roots`). Its location may not overlap another environment's or hold the server's \
-        own files (409). Without `id`, one is generated. The answer gives its catalog URI and warehouse.",
+        own files (409), and the server must be able to write, read back and delete a file there \
+        (400 naming the cause). Without `id`, one is generated. The answer gives its catalog URI and warehouse.",
     params(super::OrgPath),
     request_body = wire::CreateEnvironmentRequest,
     responses(
@@ -279,7 +280,8 @@ pub async fn get_environment(
     description = "Renames the environment or changes its storage settings; fields left out keep their value, \
         and `s3` fields are merged one by one. Only a server administrator may change storage, below \
         a configured root. The location may move only while the environment holds no namespace, \
-        and not onto another environment's storage or the server's own files (409).",
+        and not onto another environment's storage or the server's own files (409); the server \
+        must be able to write, read back and delete a file at the new storage (400 naming the cause).",
     params(super::EnvPath),
     request_body = wire::UpdateEnvironmentRequest,
     responses(

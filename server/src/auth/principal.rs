@@ -67,7 +67,10 @@ impl FromRequest for Caller {
             })?;
             let principal = state.auth.tokens.verify(token).await?;
             match org {
-                Some(org) => principal.authorize(&org, env.as_deref(), access)?,
+                Some(org) => {
+                    let decided = state.catalog.authorize(&principal, &org, env.as_deref(), access);
+                    decided.await?
+                }
                 None if access == Access::Admin && principal.role < frazil_catalog::Role::Admin => {
                     return Err(CatalogError::Forbidden("Admin role required".into()).into())
                 }
