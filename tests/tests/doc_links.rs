@@ -1,6 +1,8 @@
 //! Every relative link in the user docs (README.md, docs/*.md, tests/clients/README.md) reaches
 //! a file that exists, and every `#anchor` a heading of its target, as GitHub renders them: a
 //! broken link in a recipe sends a reader to nothing, and nobody notices until a reader does.
+//! The docs' written cross-references are held to the same rule: `see *Section*` names a
+//! heading of the same document, `README, "Section"` one of the README.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -26,27 +28,27 @@ fn documents() -> Vec<PathBuf> {
     docs
 }
 
-/// The text outside fenced code blocks and inline code spans, line by line.
-fn prose(text: &str) -> Vec<String> {
+/// The lines outside fenced code blocks.
+fn unfenced(text: &str) -> Vec<&str> {
     let mut fenced = false;
     let mut lines = Vec::new();
     for line in text.lines() {
         if line.trim_start().starts_with("```") {
             fenced = !fenced;
-            continue;
+        } else if !fenced {
+            lines.push(line);
         }
-        if fenced {
-            continue;
-        }
-        // Dropping every other backtick-delimited piece drops the code spans.
-        let outside: String = line
-            .split('`')
-            .step_by(2)
-            .collect::<Vec<_>>()
-            .join(" ");
-        lines.push(outside);
     }
     lines
+}
+
+/// The text outside fenced code blocks and inline code spans, line by line.
+fn prose(text: &str) -> Vec<String> {
+    unfenced(text)
+        .into_iter()
+        // Dropping every other backtick-delimited piece drops the code spans.
+        .map(|line| line.split('`').step_by(2).collect::<Vec<_>>().join(" "))
+        .collect()
 }
 
 /// Targets of `[text](target)` links and `[label]: target` definitions.
@@ -75,7 +77,7 @@ fn link_targets(text: &str) -> Vec<String> {
 /// hyphens, a repeated heading numbered `-1`, `-2`, ...
 fn anchors(text: &str) -> HashSet<String> {
     let mut seen = HashSet::new();
-    for line in prose(text) {
+    for line in unfenced(text) {
         let Some(heading) = line.strip_prefix('#') else {
             continue;
         };
@@ -127,6 +129,56 @@ fn broken_links(doc: &Path) -> Vec<String> {
     broken
 }
 
+/// The headings of a document, as written (without `#`s and backticks).
+fn headings(text: &str) -> Vec<String> {
+    unfenced(text)
+        .into_iter()
+        .filter(|line| line.starts_with('#'))
+        .map(|line| line.trim_start_matches('#').replace('`', "").trim().to_string())
+        .collect()
+}
+
+/// Every `{open}X{close}` in `text` (line breaks read as spaces): the X.
+fn quoted_after(text: &str, open: &str, close: char) -> Vec<String> {
+    let flat = prose(text).join(" ");
+    let mut found = Vec::new();
+    let mut rest = flat.as_str();
+    while let Some(at) = rest.find(open) {
+        rest = &rest[at + open.len()..];
+        if let Some(end) = rest.find(close) {
+            found.push(rest[..end].split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+    }
+    found
+}
+
+/// Written references to a section that no heading starts with.
+fn broken_references(doc: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(doc).expect("readable");
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let starts = |headings: &[String], name: &str| {
+        let name = name.to_lowercase();
+        headings.iter().any(|h| h.to_lowercase().starts_with(&name))
+    };
+    let own = headings(&text);
+    let mut broken: Vec<String> = quoted_after(&text, "see *", '*')
+        .into_iter()
+        .filter(|name| !starts(&own, name))
+        .map(|name| format!("see *{name}*: no such heading here"))
+        .collect();
+    let readme_headings: Vec<String> = headings(&readme)
+        .into_iter()
+        .map(|h| h.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ' ').to_string())
+        .collect();
+    broken.extend(
+        quoted_after(&text, "README, \"", '"')
+            .into_iter()
+            .filter(|name| !starts(&readme_headings, name))
+            .map(|name| format!("README, \"{name}\": no such heading in README.md")),
+    );
+    broken
+}
+
 #[test]
 fn every_relative_link_and_anchor_in_the_docs_resolves() {
     let docs = documents();
@@ -137,6 +189,7 @@ fn every_relative_link_and_anchor_in_the_docs_resolves() {
             let name = doc.strip_prefix(repo()).unwrap_or(doc).display().to_string();
             broken_links(doc)
                 .into_iter()
+                .chain(broken_references(doc))
                 .map(move |b| format!("{name}: {b}"))
         })
         .collect();
@@ -152,4 +205,6 @@ fn anchors_follow_github() {
     assert!(!headings.contains("not-a-heading"));
     let targets = link_targets("see [a](docs/x.md#y) and `[b](not/a/link)`\n[c]: ../z.md\n");
     assert_eq!(targets, ["docs/x.md#y", "../z.md"]);
+    let quoted = quoted_after("as (README, \"Connect a\nclient\") says; see *Health*.", "README, \"", '"');
+    assert_eq!(quoted, ["Connect a client"]);
 }
