@@ -17,7 +17,10 @@ pub fn object(kind: &str, ident: &TableIdent) -> String {
     if !is_plain(levels) || ident.name.contains('.') {
         let name = &ident.name;
         let namespace = &ident.namespace;
-        message.push_str(&format!(" (namespace {namespace}, {} {name})", kind.to_lowercase()));
+        message.push_str(&format!(
+            " (namespace {namespace}, {} {name})",
+            kind.to_lowercase()
+        ));
     }
     if let [first, rest @ ..] = levels {
         if !rest.is_empty() {

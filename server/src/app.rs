@@ -1,8 +1,8 @@
 //! The actix-web application: routes, body limits, and errors of extraction in Iceberg form.
 
 use actix_web::error::QueryPayloadError;
-use actix_web::web::{self, Data, PathConfig, PayloadConfig, QueryConfig, ServiceConfig};
 use actix_web::middleware::from_fn;
+use actix_web::web::{self, Data, PathConfig, PayloadConfig, QueryConfig, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::ApiError;

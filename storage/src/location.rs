@@ -209,13 +209,18 @@ mod tests {
     fn absolute_paths_become_file_urls_and_relative_ones_are_refused() {
         let from_path = Location::from_path_or_url("/tmp/wh/").unwrap();
         assert_eq!(from_path.as_str(), "file:///tmp/wh");
-        assert_eq!(from_path, Location::from_path_or_url("file:///tmp/wh").unwrap());
+        assert_eq!(
+            from_path,
+            Location::from_path_or_url("file:///tmp/wh").unwrap()
+        );
         assert_eq!(
             Location::from_path_or_url("s3://b/w").unwrap().as_str(),
             "s3://b/w"
         );
         for relative in ["wh", "./wh", "../wh"] {
-            let refused = Location::from_path_or_url(relative).unwrap_err().to_string();
+            let refused = Location::from_path_or_url(relative)
+                .unwrap_err()
+                .to_string();
             assert!(refused.contains("a relative path"), "{relative}: {refused}");
         }
         // `..` is resolved as in a `file://` URL, before the storage roots are checked.

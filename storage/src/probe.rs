@@ -24,7 +24,9 @@ impl Warehouse {
     }
 
     async fn probe(&self) -> Result<()> {
-        let file = self.root().join(&format!(".frazil-probe-{}", Uuid::now_v7()));
+        let file = self
+            .root()
+            .join(&format!(".frazil-probe-{}", Uuid::now_v7()));
         let contents = Bytes::from(format!("frazil storage probe {file}\n"));
         let step = |action| move |e: StorageError| unusable(action, self.root(), &e);
         self.create_file(&file, contents.clone())
@@ -103,7 +105,11 @@ mod tests {
         assert!(!dir.path().join("a").exists(), "the probe left directories");
         std::fs::create_dir_all(&env).unwrap();
         warehouse_at(&env).check_usable().await.unwrap();
-        assert_eq!(std::fs::read_dir(&env).unwrap().count(), 0, "the probe left a file");
+        assert_eq!(
+            std::fs::read_dir(&env).unwrap().count(),
+            0,
+            "the probe left a file"
+        );
     }
 
     #[tokio::test]

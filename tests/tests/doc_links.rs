@@ -58,7 +58,12 @@ fn link_targets(text: &str) -> Vec<String> {
         let trimmed = line.trim_start();
         if trimmed.starts_with('[') {
             if let Some((_, rest)) = trimmed.split_once("]: ") {
-                targets.push(rest.split_whitespace().next().unwrap_or_default().to_string());
+                targets.push(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
             }
         }
         let mut rest = line.as_str();
@@ -122,7 +127,10 @@ fn broken_links(doc: &Path) -> Vec<String> {
         if file.extension().is_some_and(|x| x == "md") {
             let headings = anchors(&std::fs::read_to_string(&file).expect("readable"));
             if !headings.contains(&anchor.to_lowercase()) {
-                broken.push(format!("{target}: no heading #{anchor} in {}", file.display()));
+                broken.push(format!(
+                    "{target}: no heading #{anchor} in {}",
+                    file.display()
+                ));
             }
         }
     }
@@ -134,7 +142,12 @@ fn headings(text: &str) -> Vec<String> {
     unfenced(text)
         .into_iter()
         .filter(|line| line.starts_with('#'))
-        .map(|line| line.trim_start_matches('#').replace('`', "").trim().to_string())
+        .map(|line| {
+            line.trim_start_matches('#')
+                .replace('`', "")
+                .trim()
+                .to_string()
+        })
         .collect()
 }
 
@@ -168,7 +181,10 @@ fn broken_references(doc: &Path) -> Vec<String> {
         .collect();
     let readme_headings: Vec<String> = headings(&readme)
         .into_iter()
-        .map(|h| h.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ' ').to_string())
+        .map(|h| {
+            h.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ' ')
+                .to_string()
+        })
         .collect();
     broken.extend(
         quoted_after(&text, "README, \"", '"')
@@ -186,7 +202,11 @@ fn every_relative_link_and_anchor_in_the_docs_resolves() {
     let broken: Vec<String> = docs
         .iter()
         .flat_map(|doc| {
-            let name = doc.strip_prefix(repo()).unwrap_or(doc).display().to_string();
+            let name = doc
+                .strip_prefix(repo())
+                .unwrap_or(doc)
+                .display()
+                .to_string();
             broken_links(doc)
                 .into_iter()
                 .chain(broken_references(doc))
@@ -199,12 +219,25 @@ fn every_relative_link_and_anchor_in_the_docs_resolves() {
 #[test]
 fn anchors_follow_github() {
     let headings = anchors("# Frazil\n## PyIceberg (0.12) — run in CI\n## `warehouse` and `prefix`\n## Status\n## Status\n```\n# not a heading\n```\n");
-    for expected in ["frazil", "pyiceberg-012--run-in-ci", "warehouse-and-prefix", "status", "status-1"] {
-        assert!(headings.contains(expected), "{expected} not in {headings:?}");
+    for expected in [
+        "frazil",
+        "pyiceberg-012--run-in-ci",
+        "warehouse-and-prefix",
+        "status",
+        "status-1",
+    ] {
+        assert!(
+            headings.contains(expected),
+            "{expected} not in {headings:?}"
+        );
     }
     assert!(!headings.contains("not-a-heading"));
     let targets = link_targets("see [a](docs/x.md#y) and `[b](not/a/link)`\n[c]: ../z.md\n");
     assert_eq!(targets, ["docs/x.md#y", "../z.md"]);
-    let quoted = quoted_after("as (README, \"Connect a\nclient\") says; see *Health*.", "README, \"", '"');
+    let quoted = quoted_after(
+        "as (README, \"Connect a\nclient\") says; see *Health*.",
+        "README, \"",
+        '"',
+    );
     assert_eq!(quoted, ["Connect a client"]);
 }

@@ -444,14 +444,19 @@ async fn storage_is_checked_when_set(server: &Server) -> anyhow::Result<()> {
     let roots = server.dir().join("warehouses");
 
     let plain = roots.join("plain");
-    let path = plain.to_str().ok_or_else(|| anyhow!("non-UTF-8 temp dir"))?;
+    let path = plain
+        .to_str()
+        .ok_or_else(|| anyhow!("non-UTF-8 temp dir"))?;
     let (status, created) = create_env(
         &admin,
         "paths",
         json!({"id": "plain", "name": "plain", "storage": {"location": path}}),
     )
     .await?;
-    ensure!(status == StatusCode::CREATED, "an absolute path: {status} {created}");
+    ensure!(
+        status == StatusCode::CREATED,
+        "an absolute path: {status} {created}"
+    );
     ensure!(
         created["storage"]["location"] == json!(directory_url(&plain)),
         "an absolute path is kept as its file:// URL: {created}"
@@ -504,12 +509,21 @@ async fn storage_is_checked_when_set(server: &Server) -> anyhow::Result<()> {
         &format!("cannot write to {below_file}: Not a directory"),
     )?;
     let (status, body) = admin
-        .request(Method::GET, "/admin/v1/organizations/paths/environments/broken", None)
+        .request(
+            Method::GET,
+            "/admin/v1/organizations/paths/environments/broken",
+            None,
+        )
         .await?;
-    ensure!(status == StatusCode::NOT_FOUND, "the refused environment exists: {status} {body}");
+    ensure!(
+        status == StatusCode::NOT_FOUND,
+        "the refused environment exists: {status} {body}"
+    );
 
     let movable = server.storage_location("movable")?;
-    admin.create_environment("paths", "movable", &movable).await?;
+    admin
+        .create_environment("paths", "movable", &movable)
+        .await?;
     let answer = patch_env(
         &admin,
         "paths",
@@ -525,13 +539,20 @@ async fn storage_is_checked_when_set(server: &Server) -> anyhow::Result<()> {
         "cannot write to",
     )?;
     let (status, kept) = admin
-        .request(Method::GET, "/admin/v1/organizations/paths/environments/movable", None)
+        .request(
+            Method::GET,
+            "/admin/v1/organizations/paths/environments/movable",
+            None,
+        )
         .await?;
     ensure!(
         status == StatusCode::OK && kept["storage"]["location"] == json!(movable),
         "a refused PATCH changed the environment: {status} {kept}"
     );
-    ensure!(std::fs::read(&file)? == b"not a directory", "the file changed");
+    ensure!(
+        std::fs::read(&file)? == b"not a directory",
+        "the file changed"
+    );
     Ok(())
 }
 

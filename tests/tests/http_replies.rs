@@ -45,10 +45,16 @@ async fn the_root_and_the_api_docs_index_point_to_the_documents() -> anyhow::Res
     let base = server.base_url();
 
     let (status, kind, body) = raw(http.get(format!("{base}/")).send().await?).await?;
-    ensure!(status == StatusCode::OK && kind.starts_with("application/json"), "GET /: {status} {kind}");
+    ensure!(
+        status == StatusCode::OK && kind.starts_with("application/json"),
+        "GET /: {status} {kind}"
+    );
     let root = json_line("GET /", &body)?;
     ensure!(root["links"]["docs"] == json!("/docs/"), "GET /: {root}");
-    ensure!(root["links"]["api_docs"] == json!("/api-docs/"), "GET /: {root}");
+    ensure!(
+        root["links"]["api_docs"] == json!("/api-docs/"),
+        "GET /: {root}"
+    );
 
     for path in ["/api-docs/", "/api-docs"] {
         let (status, _, body) = raw(http.get(format!("{base}{path}")).send().await?).await?;
@@ -59,7 +65,10 @@ async fn the_root_and_the_api_docs_index_point_to_the_documents() -> anyhow::Res
         for name in ["iceberg.json", "iceberg.yaml", "admin.json", "admin.yaml"] {
             let listed = documents.iter().find(|d| d["name"] == json!(name));
             let url = listed.and_then(|d| d["url"].as_str()).unwrap_or_default();
-            ensure!(url == format!("/api-docs/{name}"), "{path} does not list {name}: {index}");
+            ensure!(
+                url == format!("/api-docs/{name}"),
+                "{path} does not list {name}: {index}"
+            );
             let status = http.get(format!("{base}{url}")).send().await?.status();
             ensure!(status == StatusCode::OK, "GET {url}: {status}");
         }
@@ -80,14 +89,25 @@ async fn json_answers_and_error_bodies_end_in_a_newline() -> anyhow::Result<()> 
     json_line("config", &body)?;
 
     let answers = [
-        ("a missing table", http.get(format!("{uri}/v1/namespaces/nope/tables/t"))),
-        ("no token", reqwest::Client::new().get(format!("{uri}/v1/namespaces"))),
+        (
+            "a missing table",
+            http.get(format!("{uri}/v1/namespaces/nope/tables/t")),
+        ),
+        (
+            "no token",
+            reqwest::Client::new().get(format!("{uri}/v1/namespaces")),
+        ),
         ("no route", http.get(format!("{base}/no/such/route"))),
-        ("a token request", reqwest::Client::new().post(format!("{base}/oauth/token")).form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "nobody"),
-            ("client_secret", "wrong"),
-        ])),
+        (
+            "a token request",
+            reqwest::Client::new()
+                .post(format!("{base}/oauth/token"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "nobody"),
+                    ("client_secret", "wrong"),
+                ]),
+        ),
     ];
     for (what, request) in answers {
         let (status, kind, body) = raw(request.send().await?).await?;
@@ -106,7 +126,10 @@ async fn json_answers_and_error_bodies_end_in_a_newline() -> anyhow::Result<()> 
             .header("Idempotency-Key", &key)
             .json(&namespace);
         let (status, _, body) = raw(request.send().await?).await?;
-        ensure!(status == StatusCode::OK, "create namespace ({attempt}): {status}");
+        ensure!(
+            status == StatusCode::OK,
+            "create namespace ({attempt}): {status}"
+        );
         json_line("create namespace", &body)?;
         match &first {
             None => first = Some(body),

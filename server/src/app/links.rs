@@ -12,9 +12,10 @@ use super::resource;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(resource("/").route(web::get().to(|| async { HttpResponse::Ok().json(root()) })));
     for path in ["/api-docs", "/api-docs/"] {
-        cfg.service(resource(path).route(web::get().to(|| async {
-            HttpResponse::Ok().json(api_docs_index())
-        })));
+        cfg.service(
+            resource(path)
+                .route(web::get().to(|| async { HttpResponse::Ok().json(api_docs_index()) })),
+        );
     }
 }
 
@@ -63,7 +64,10 @@ mod tests {
             .map(|d| d["url"].as_str().unwrap())
             .collect();
         for (name, _) in crate::api_docs::files() {
-            assert!(urls.contains(&format!("/api-docs/{name}").as_str()), "{urls:?}");
+            assert!(
+                urls.contains(&format!("/api-docs/{name}").as_str()),
+                "{urls:?}"
+            );
         }
         assert_eq!(index["docs"], "/docs/");
         assert_eq!(root()["links"]["docs"], "/docs/");

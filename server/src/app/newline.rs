@@ -28,7 +28,10 @@ pub async fn middleware(
     }
     // actix writes the length of the new body; a length a handler set would now be wrong.
     res.headers_mut().remove(header::CONTENT_LENGTH);
-    Ok(ServiceResponse::new(req, res.set_body(bytes).map_into_boxed_body()))
+    Ok(ServiceResponse::new(
+        req,
+        res.set_body(bytes).map_into_boxed_body(),
+    ))
 }
 
 /// `application/json` (or a `+json` type), not content-encoded.

@@ -68,7 +68,9 @@ impl FromRequest for Caller {
             let principal = state.auth.tokens.verify(token).await?;
             match org {
                 Some(org) => {
-                    let decided = state.catalog.authorize(&principal, &org, env.as_deref(), access);
+                    let decided = state
+                        .catalog
+                        .authorize(&principal, &org, env.as_deref(), access);
                     decided.await?
                 }
                 None if access == Access::Admin && principal.role < frazil_catalog::Role::Admin => {
