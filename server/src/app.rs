@@ -29,7 +29,10 @@ pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut Ser
                 web::scope("")
                     .wrap(from_fn(newline::middleware))
                     .configure(routes),
-            );
+            )
+            // The application's, not the scope's: nested scopes without one of their own
+            // (the catalog's) inherit the application's default service.
+            .default_service(web::to(not_found));
     }
 }
 
@@ -42,8 +45,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .configure(iceberg::configure)
         // Public: the OpenAPI documents and Swagger UI, and `/` pointing to them.
         .configure(api_docs::configure)
-        .configure(links::configure)
-        .default_service(web::to(not_found));
+        .configure(links::configure);
 }
 
 fn query_error(e: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -195,14 +195,19 @@ def test_environment_lifecycle(admin, server, base_dir):
     admin.call("DELETE", f"/organizations/{org}", expect=204)
 
 
-def test_s3_environment_hides_its_secret(admin):
-    # a server administrator's S3 settings, below a configured S3 storage root
+def test_s3_environment_hides_its_secret(admin, moto_s3):
+    # a server administrator's S3 settings, below a configured S3 storage root; the storage must
+    # be reachable (the server writes a probe file there first), so it is moto's, which takes
+    # any secret
+    bucket = S3_TEST_ROOT.removeprefix("s3://")
+    if bucket not in [b["Name"] for b in moto_s3.client().list_buckets()["Buckets"]]:
+        moto_s3.client().create_bucket(Bucket=bucket)
     org = new_id("org")
     admin.create_org(org)
     secret = "s3-SECRET-" + unique("x")
     s3 = {
         "region": "eu-west-1",
-        "endpoint": "http://127.0.0.1:9",
+        "endpoint": moto_s3.endpoint,
         "path_style": True,
         "allow_http": True,
         "access_key_id": "AKIATEST",
@@ -227,7 +232,7 @@ def test_s3_environment_hides_its_secret(admin):
     s3_view = r.json()["storage"]["s3"]
     assert s3_view["region"] == "us-east-2"
     assert s3_view["access_key_id"] == "AKIATEST" and s3_view["secret_access_key_set"] is True
-    assert s3_view["endpoint"] == "http://127.0.0.1:9"
+    assert s3_view["endpoint"] == moto_s3.endpoint
 
 
 # --------------------------------------------------------------------------------------------
