@@ -7,6 +7,7 @@ use actix_web::body::{self, BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
+use actix_web::web::Bytes;
 
 pub async fn middleware(
     req: ServiceRequest,
@@ -19,13 +20,14 @@ pub async fn middleware(
     }
     let (req, res) = response.into_parts();
     let (mut res, body) = res.into_parts();
-    let mut bytes = body::to_bytes(body)
+    let bytes = body::to_bytes(body)
         .await
-        .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))?
-        .to_vec();
-    if !bytes.ends_with(b"\n") {
-        bytes.push(b'\n');
-    }
+        .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))?;
+    // One copy at most: table metadata can be megabytes.
+    let bytes = match bytes.ends_with(b"\n") {
+        true => bytes,
+        false => Bytes::from([bytes.as_ref(), b"\n"].concat()),
+    };
     // actix writes the length of the new body; a length a handler set would now be wrong.
     res.headers_mut().remove(header::CONTENT_LENGTH);
     Ok(ServiceResponse::new(
