@@ -230,14 +230,14 @@ impl Catalog {
         env: Option<&str>,
         access: Access,
     ) -> Result<()> {
-        let refused = match (principal.authorize(org, env, access), env) {
-            (Err(refused @ CatalogError::Forbidden(_)), Some(env)) => (refused, env),
-            (decided, _) => return decided,
+        let decided = principal.authorize(org, env, access);
+        let (Err(CatalogError::Forbidden(_)), Some(env)) = (&decided, env) else {
+            return decided;
         };
-        match self.environment(org, refused.1).await {
-            Ok(_) => Err(refused.0),
+        match self.environment(org, env).await {
+            Ok(_) => decided,
             Err(CatalogError::NoSuchWarehouse(_)) if access == Access::Admin => {
-                Err(CatalogError::no_such_environment(org, refused.1))
+                Err(CatalogError::no_such_environment(org, env))
             }
             Err(e) => Err(e),
         }
