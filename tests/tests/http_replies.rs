@@ -98,8 +98,14 @@ async fn json_answers_and_error_bodies_end_in_a_newline() -> anyhow::Result<()> 
             reqwest::Client::new().get(format!("{uri}/v1/namespaces")),
         ),
         ("no route", http.get(format!("{base}/no/such/route"))),
-        ("no catalog route", http.get(format!("{uri}/v1/no-such-route"))),
-        ("a method not allowed", http.put(format!("{uri}/v1/namespaces"))),
+        (
+            "no catalog route",
+            http.get(format!("{uri}/v1/no-such-route")),
+        ),
+        (
+            "a method not allowed",
+            http.put(format!("{uri}/v1/namespaces")),
+        ),
         (
             "a token request",
             reqwest::Client::new()
