@@ -131,11 +131,15 @@ impl SqlStore {
         Option<tokio::sync::OwnedMutexGuard<()>>,
         sqlx::Transaction<'static, sqlx::Any>,
     )> {
-        let turn = match &self.sqlite_writer {
-            Some(writer) => Some(writer.clone().lock_owned().await),
-            None => None,
+        let Some(writer) = &self.sqlite_writer else {
+            return Ok((None, self.pool.begin().await?));
         };
-        Ok((turn, self.pool.begin().await?))
+        let turn = writer.clone().lock_owned().await;
+        // IMMEDIATE takes SQLite's write lock now (waiting up to busy_timeout). A deferred
+        // transaction reads first and cannot upgrade to a writer if another connection (an
+        // idempotency record, a purge task) committed in between: SQLITE_BUSY at once.
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok((Some(turn), tx))
     }
 
     pub(super) fn pool(&self) -> &AnyPool {
