@@ -186,26 +186,30 @@ public class LocalFileIO implements FileIO {
     }
   }
 
+  /** Keeps its position after close: Iceberg asks a closed writer for its length. */
   static final class LocalPositionStream extends PositionOutputStream {
     private final RandomAccessFile file;
+    private long pos;
 
     LocalPositionStream(RandomAccessFile file) {
       this.file = file;
     }
 
     @Override
-    public long getPos() throws IOException {
-      return file.getFilePointer();
+    public long getPos() {
+      return pos;
     }
 
     @Override
     public void write(int b) throws IOException {
       file.write(b);
+      pos += 1;
     }
 
     @Override
     public void write(byte[] b, int off, int len) throws IOException {
       file.write(b, off, len);
+      pos += len;
     }
 
     @Override
