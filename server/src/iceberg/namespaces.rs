@@ -1,6 +1,6 @@
 //! Namespace routes.
 
-use actix_web::web::{Data, Json, Path, Query};
+use actix_web::web::{Data, Json, Query};
 use actix_web::HttpResponse;
 use frazil_catalog::{NamespaceIdent, PageRequest};
 use frazil_openapi::iceberg_rest::{
@@ -9,11 +9,9 @@ use frazil_openapi::iceberg_rest::{
 };
 use serde::Deserialize;
 
-use super::paths::{self, CatalogPath, NamespacePath};
-use crate::auth::Caller;
+use super::paths::{self, CatalogRef, NamespaceRef};
 use crate::error::ApiResult;
 use crate::state::AppState;
-use frazil_catalog::Access;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -52,13 +50,10 @@ pub struct ListQuery {
 )]
 pub async fn list(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<CatalogPath>,
+    catalog: CatalogRef,
     query: Query<ListQuery>,
 ) -> ApiResult<Json<ListNamespacesResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
+    let env = catalog.env;
     // An empty `parent` means none, for older clients.
     let parent = query
         .parent
@@ -110,13 +105,10 @@ pub async fn list(
 )]
 pub async fn create(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<CatalogPath>,
+    catalog: CatalogRef,
     body: crate::error::Body<CreateNamespaceRequest>,
 ) -> ApiResult<Json<NamespaceResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
+    let env = catalog.env;
     let body = body?.into_inner();
     let ns = NamespaceIdent::new(body.namespace)?;
     let properties = state
@@ -150,13 +142,9 @@ pub async fn create(
 )]
 pub async fn load(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
 ) -> ApiResult<Json<NamespaceResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let properties = state.catalog.load_namespace(&env, &ns).await?;
     Ok(Json(NamespaceResponse {
         namespace: ns.levels().to_vec(),
@@ -185,13 +173,9 @@ pub async fn load(
 )]
 pub async fn exists(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     Ok(match state.catalog.load_namespace(&env, &ns).await {
         Ok(_) => HttpResponse::NoContent().finish(),
         Err(frazil_catalog::CatalogError::NoSuchNamespace(_)) => HttpResponse::NotFound().finish(),
@@ -222,13 +206,9 @@ pub async fn exists(
 )]
 pub async fn drop(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     state.catalog.drop_namespace(&env, &ns).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -259,14 +239,10 @@ pub async fn drop(
 )]
 pub async fn update_properties(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     body: crate::error::Body<UpdateNamespacePropertiesRequest>,
 ) -> ApiResult<Json<UpdateNamespacePropertiesResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
     let result = state
         .catalog

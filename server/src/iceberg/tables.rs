@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use actix_web::http::header::{self, EntityTag};
-use actix_web::web::{Data, Json, Path, Query};
+use actix_web::web::{Data, Json, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 use frazil_catalog::{CreateTable, LoadedTable, TableChange};
@@ -16,12 +16,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::load_cache::Miss;
-use super::paths::{self, NamespacePath, PageQuery, TablePath};
+use super::paths::{self, CatalogRef, NamespaceRef, PageQuery, TableRef};
 use super::reply::{self, internal, json_response, Shape};
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use frazil_catalog::Access;
 
 #[utoipa::path(
     get,
@@ -45,14 +43,10 @@ use frazil_catalog::Access;
 )]
 pub async fn list(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     query: Query<PageQuery>,
 ) -> ApiResult<Json<ListTablesResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let listed = state.catalog.list_tables(&env, &ns, &query.page()).await?;
     Ok(Json(paths::identifiers(listed)))
 }
@@ -86,14 +80,10 @@ pub async fn list(
 )]
 pub async fn create(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     body: crate::error::Body<CreateTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
     let request = CreateTable {
         name: body.name,
@@ -162,15 +152,11 @@ pub struct LoadQuery {
 )]
 pub async fn load(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
+    table: TableRef,
     query: Query<LoadQuery>,
     request: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+    let TableRef { env, ident } = table;
     let shape = query.snapshots;
     let location = state.catalog.table_metadata_location(&env, &ident).await?;
     let tag = etag(&location, shape);
@@ -223,13 +209,9 @@ pub async fn load(
 )]
 pub async fn exists(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
+    table: TableRef,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+    let TableRef { env, ident } = table;
     Ok(
         match state.catalog.table_metadata_location(&env, &ident).await {
             Ok(_) => HttpResponse::NoContent().finish(),
@@ -267,14 +249,10 @@ pub async fn exists(
 )]
 pub async fn commit(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
+    table: TableRef,
     body: crate::error::Body<CommitTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+    let TableRef { env, ident } = table;
     let body = body?.into_inner();
     let change = TableChange {
         ident,
@@ -320,13 +298,10 @@ pub async fn commit(
 )]
 pub async fn commit_transaction(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<super::paths::CatalogPath>,
+    catalog: CatalogRef,
     body: crate::error::Body<CommitTransactionRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
+    let env = catalog.env;
     let mut changes = Vec::new();
     for change in body?.into_inner().table_changes {
         let identifier = change.identifier.ok_or_else(|| {
@@ -399,14 +374,10 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error
 )]
 pub async fn drop(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
+    table: TableRef,
     query: Query<DropQuery>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+    let TableRef { env, ident } = table;
     state
         .catalog
         .drop_table(&env, &ident, query.purge_requested)
@@ -441,14 +412,10 @@ pub async fn drop(
 )]
 pub async fn register(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     body: crate::error::Body<RegisterTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
     let table = state
         .catalog
@@ -496,13 +463,10 @@ pub async fn register(
 )]
 pub async fn rename(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<super::paths::CatalogPath>,
+    catalog: CatalogRef,
     body: crate::error::Body<RenameTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
+    let env = catalog.env;
     let body = body?.into_inner();
     let from = paths::identifier(body.source.namespace, body.source.name)?;
     let to = paths::identifier(body.destination.namespace, body.destination.name)?;
@@ -534,13 +498,9 @@ pub async fn rename(
 )]
 pub async fn unregister(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
+    table: TableRef,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+    let TableRef { env, ident } = table;
     let table = state.catalog.unregister_table(&env, &ident).await?;
     let location = table.metadata_location.as_deref().unwrap_or_default();
     reply::respond(
@@ -576,13 +536,9 @@ pub async fn unregister(
 )]
 pub async fn credentials(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
+    table: TableRef,
 ) -> ApiResult<Json<LoadCredentialsResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+    let TableRef { env, ident } = table;
     state.catalog.load_table(&env, &ident).await?;
     Ok(Json(LoadCredentialsResponse {
         storage_credentials: Vec::new(),
@@ -615,14 +571,10 @@ pub async fn credentials(
 )]
 pub async fn report_metrics(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
+    table: TableRef,
     body: crate::error::Body<ReportMetricsRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+    let TableRef { env, ident } = table;
     state.catalog.load_table(&env, &ident).await?;
     tracing::debug!(table = %ident, report_type = %body?.report_type, "metrics report received");
     Ok(HttpResponse::NoContent().finish())

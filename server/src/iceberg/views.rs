@@ -1,17 +1,16 @@
 //! View routes.
 
-use actix_web::web::{Data, Json, Path, Query};
+use actix_web::web::{Data, Json, Query};
 use actix_web::HttpResponse;
-use frazil_catalog::{Access, CatalogError, CreateView, LoadedView, ViewChange};
+use frazil_catalog::{CatalogError, CreateView, LoadedView, ViewChange};
 use frazil_openapi::iceberg_rest::{
     CommitViewRequest, CreateViewRequest, ListTablesResponse, LoadViewResult, RegisterViewRequest,
     RenameTableRequest, ViewRequirement,
 };
 
-use super::paths::{self, CatalogPath, NamespacePath, PageQuery, ViewPath};
+use super::paths::{self, CatalogRef, NamespaceRef, PageQuery, ViewRef};
 use super::reply::{self, Shape};
 use super::tables::raw;
-use crate::auth::Caller;
 use crate::error::{ApiResult, Body};
 use crate::state::AppState;
 
@@ -37,14 +36,10 @@ use crate::state::AppState;
 )]
 pub async fn list(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     query: Query<PageQuery>,
 ) -> ApiResult<Json<ListTablesResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let listed = state.catalog.list_views(&env, &ns, &query.page()).await?;
     Ok(Json(paths::identifiers(listed)))
 }
@@ -74,14 +69,10 @@ pub async fn list(
 )]
 pub async fn create(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     body: Body<CreateViewRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
     let request = CreateView {
         name: body.name,
@@ -115,13 +106,9 @@ pub async fn create(
 )]
 pub async fn load(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<ViewPath>,
+    view: ViewRef,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.view)?;
+    let ViewRef { env, ident } = view;
     let view = state.catalog.load_view(&env, &ident).await?;
     view_response(&view)
 }
@@ -147,13 +134,9 @@ pub async fn load(
 )]
 pub async fn exists(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<ViewPath>,
+    view: ViewRef,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.view)?;
+    let ViewRef { env, ident } = view;
     Ok(match state.catalog.load_view(&env, &ident).await {
         Ok(_) => HttpResponse::NoContent().finish(),
         Err(CatalogError::NoSuchView(_)) => HttpResponse::NotFound().finish(),
@@ -188,14 +171,10 @@ pub async fn exists(
 )]
 pub async fn replace(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<ViewPath>,
+    view: ViewRef,
     body: Body<CommitViewRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.view)?;
+    let ViewRef { env, ident } = view;
     let body = body?.into_inner();
     let assert_uuids = body
         .requirements
@@ -235,13 +214,9 @@ pub async fn replace(
 )]
 pub async fn drop(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<ViewPath>,
+    view: ViewRef,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.view)?;
+    let ViewRef { env, ident } = view;
     state.catalog.drop_view(&env, &ident).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -272,13 +247,10 @@ pub async fn drop(
 )]
 pub async fn rename(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<CatalogPath>,
+    catalog: CatalogRef,
     body: Body<RenameTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
+    let env = catalog.env;
     let body = body?.into_inner();
     let from = paths::identifier(body.source.namespace, body.source.name)?;
     let to = paths::identifier(body.destination.namespace, body.destination.name)?;
@@ -312,14 +284,10 @@ pub async fn rename(
 )]
 pub async fn register(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     body: Body<RegisterViewRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
     let view = state
         .catalog
