@@ -135,7 +135,50 @@ struct CatalogRoutes;
 
 impl Modify for CatalogRoutes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        openapi.merge(crate::iceberg::Operations::openapi());
+        let mut operations = crate::iceberg::Operations::openapi();
+        for endpoint in crate::iceberg::Endpoint::ALL {
+            let path = format!("{ICEBERG_V1}{}", endpoint.path());
+            let item = operations.paths.paths.get_mut(&path);
+            let operation = item.and_then(|item| match endpoint.method().as_str() {
+                "GET" => item.get.as_mut(),
+                "HEAD" => item.head.as_mut(),
+                "POST" => item.post.as_mut(),
+                "DELETE" => item.delete.as_mut(),
+                _ => None,
+            });
+            if let Some(operation) = operation {
+                add_common_responses(operation, endpoint.declares_key());
+            }
+        }
+        openapi.merge(operations);
+    }
+}
+
+/// The error responses every catalog operation shares, where its attribute does not describe
+/// them itself: 400, 401, 403, 503 and 5XX always; 413 and 415 with a request body; 422 with an
+/// `Idempotency-Key`.
+fn add_common_responses(operation: &mut utoipa::openapi::path::Operation, declares_key: bool) {
+    use utoipa::openapi::{Ref, RefOr};
+    let mut common = vec![
+        ("400", "BadRequestErrorResponse"),
+        ("401", "UnauthorizedResponse"),
+        ("403", "ForbiddenResponse"),
+        ("503", "ServiceUnavailableResponse"),
+        ("5XX", "ServerErrorResponse"),
+    ];
+    if operation.request_body.is_some() {
+        common.push(("413", "PayloadTooLargeResponse"));
+        common.push(("415", "UnsupportedMediaTypeResponse"));
+    }
+    if declares_key {
+        common.push(("422", "IdempotencyKeyConflictResponse"));
+    }
+    for (status, name) in common {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
     }
 }
 

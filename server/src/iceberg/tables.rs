@@ -33,12 +33,7 @@ use crate::state::AppState;
     params(super::paths::NamespacePath, super::paths::PageQuery),
     responses(
         (status = 200, description = "A page of table identifiers", body = ListTablesResponse),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn list(
@@ -66,16 +61,8 @@ pub async fn list(
     request_body = CreateTableRequest,
     responses(
         (status = 200, description = "The table's metadata", body = LoadTableResult, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn create(
@@ -142,12 +129,7 @@ pub struct LoadQuery {
     responses(
         (status = 200, description = "The table's metadata", body = LoadTableResult, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
         (status = 304, description = "The table has not changed since the `If-None-Match` ETag"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn load(
@@ -235,15 +217,8 @@ pub async fn exists(
     request_body = CommitTableRequest,
     responses(
         (status = 200, description = "The new metadata", body = CommitTableResponse, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A requirement failed: the table changed since it was loaded (CommitFailedException)", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
         (status = "5XX", description = "The commit state is unknown (CommitStateUnknownException, e.g. 504 when cut by the request timeout): reload to find out whether it landed", body = frazil_openapi::IcebergErrorResponse),
     ),
 )]
@@ -284,15 +259,8 @@ pub async fn commit(
     request_body = CommitTransactionRequest,
     responses(
         (status = 204, description = "Every change landed"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or one of the tables does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A requirement failed (CommitFailedException): nothing changed", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
         (status = "5XX", description = "The commit state is unknown (CommitStateUnknownException, e.g. 504 when cut by the request timeout): reload to find out whether it landed", body = frazil_openapi::IcebergErrorResponse),
     ),
 )]
@@ -363,13 +331,7 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error
     params(super::paths::TablePath, DropQuery, crate::api_docs::IdempotencyKey),
     responses(
         (status = 204, description = "The table was dropped"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn drop(
@@ -398,16 +360,8 @@ pub async fn drop(
     request_body = RegisterTableRequest,
     responses(
         (status = 200, description = "The table's metadata", body = LoadTableResult, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn register(
@@ -449,16 +403,8 @@ pub async fn register(
     request_body = RenameTableRequest,
     responses(
         (status = 204, description = "The table was renamed"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the source table or the destination namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view already has the destination name", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn rename(
@@ -487,13 +433,7 @@ pub async fn rename(
     params(super::paths::TablePath, crate::api_docs::IdempotencyKey),
     responses(
         (status = 200, description = "The table's final metadata", body = UnregisterTableResult),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn unregister(
@@ -526,12 +466,7 @@ pub async fn unregister(
     params(super::paths::TablePath),
     responses(
         (status = 200, description = "No credentials", body = LoadCredentialsResponse),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn credentials(
@@ -559,14 +494,7 @@ pub async fn credentials(
     request_body = ReportMetricsRequest,
     responses(
         (status = 204, description = "The report was accepted"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn report_metrics(

@@ -26,12 +26,7 @@ use crate::state::AppState;
     params(super::paths::NamespacePath, super::paths::PageQuery),
     responses(
         (status = 200, description = "A page of view identifiers", body = ListTablesResponse),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn list(
@@ -56,15 +51,8 @@ pub async fn list(
     request_body = CreateViewRequest,
     responses(
         (status = 200, description = "The view's metadata", body = LoadViewResult),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn create(
@@ -96,12 +84,7 @@ pub async fn create(
     params(super::paths::ViewPath),
     responses(
         (status = 200, description = "The view's metadata", body = LoadViewResult),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the view does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn load(
@@ -157,16 +140,8 @@ pub async fn exists(
     request_body = CommitViewRequest,
     responses(
         (status = 200, description = "The new metadata", body = LoadViewResult),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the view does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A requirement failed: the view changed since it was loaded (CommitFailedException)", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn replace(
@@ -203,13 +178,7 @@ pub async fn replace(
     params(super::paths::ViewPath, crate::api_docs::IdempotencyKey),
     responses(
         (status = 204, description = "The view was dropped"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the view does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn drop(
@@ -233,16 +202,8 @@ pub async fn drop(
     request_body = RenameTableRequest,
     responses(
         (status = 204, description = "The view was renamed"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the source view or the destination namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view already has the destination name", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn rename(
@@ -270,16 +231,8 @@ pub async fn rename(
     request_body = RegisterViewRequest,
     responses(
         (status = 200, description = "The view's metadata", body = LoadViewResult),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn register(
