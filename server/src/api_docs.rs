@@ -334,7 +334,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         } else {
             "application/yaml"
         };
-        cfg.service(resource(format!("/api-docs/{name}")).route(
+        cfg.service(resource(&format!("/api-docs/{name}")).route(
             web::get().to(move || async move {
                 HttpResponse::Ok().content_type(content_type).body(text)
             }),
@@ -396,7 +396,10 @@ mod tests {
             let path = format!("{ICEBERG_V1}{}", endpoint.path());
             let method = endpoint.method().as_str().to_lowercase();
             assert!(
-                paths.get(&path).and_then(|item| item.get(&method)).is_some(),
+                paths
+                    .get(&path)
+                    .and_then(|item| item.get(&method))
+                    .is_some(),
                 "{} is served but not documented as {method} {path}",
                 endpoint.spec()
             );

@@ -53,7 +53,7 @@ async fn not_found(request: HttpRequest) -> HttpResponse {
 /// A resource whose other methods get 405 with `Allow` (the methods it serves, as actix lists
 /// them) and an Iceberg error body.
 pub fn resource(
-    path: impl AsRef<str>,
+    path: &str,
 ) -> actix_web::Resource<
     impl ServiceFactory<
         ServiceRequest,
@@ -63,7 +63,7 @@ pub fn resource(
         InitError = (),
     >,
 > {
-    web::resource(path.as_ref()).wrap(from_fn(method_not_allowed))
+    web::resource(path).wrap(from_fn(method_not_allowed))
 }
 
 /// Gives actix's own 405 (the resource's default service: empty, with `Allow`) an Iceberg body.

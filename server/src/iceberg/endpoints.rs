@@ -14,8 +14,8 @@ use actix_web::body::BoxBody;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::Method;
 use actix_web::middleware::{from_fn, Next};
-use actix_web::web::{self, Route};
-use actix_web::{HttpMessage, HttpRequest};
+use actix_web::web;
+use actix_web::{HttpMessage, HttpRequest, Route};
 use frazil_catalog::Access;
 
 use crate::idempotency;
@@ -168,15 +168,17 @@ impl Endpoint {
 /// The summary of `endpoint`'s operation in `doc`, with its first letter lower-cased.
 fn summary_of(doc: &utoipa::openapi::OpenApi, endpoint: Endpoint) -> String {
     let path = format!("{}{}", crate::api_docs::ICEBERG_V1, endpoint.path());
-    let operation = doc.paths.paths.get(&path).and_then(|item| {
-        match endpoint.method() {
+    let operation = doc
+        .paths
+        .paths
+        .get(&path)
+        .and_then(|item| match endpoint.method() {
             Method::GET => item.get.as_ref(),
             Method::HEAD => item.head.as_ref(),
             Method::POST => item.post.as_ref(),
             Method::DELETE => item.delete.as_ref(),
             _ => None,
-        }
-    });
+        });
     let summary = operation
         .and_then(|o| o.summary.clone())
         .unwrap_or_else(|| endpoint.spec().to_string());
@@ -208,10 +210,7 @@ mod tests {
     #[test]
     fn every_route_has_an_action_for_its_refusals() {
         assert_eq!(Endpoint::CreateNamespace.action(), "create a namespace");
-        assert_eq!(
-            Endpoint::UpdateTable.action(),
-            "commit updates to a table"
-        );
+        assert_eq!(Endpoint::UpdateTable.action(), "commit updates to a table");
         for &endpoint in Endpoint::ALL {
             assert!(!endpoint.action().is_empty(), "{}", endpoint.spec());
         }

@@ -14,6 +14,7 @@ pub(crate) mod views;
 
 use actix_web::http::Method;
 use actix_web::web::{self, ServiceConfig};
+use actix_web::Route;
 use frazil_catalog::Access;
 
 pub use endpoints::{Endpoint, Operations};
@@ -79,9 +80,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// prefix, as one resource per path: actix tries only the first resource whose path matches, and
 /// a resource answers the methods it does not serve with 405 and `Allow`.
 fn catalog_routes(cfg: &mut ServiceConfig) {
-    let mut by_path: Vec<(String, Vec<web::Route>)> = Vec::new();
-    let mut add = |path: String, route: web::Route| match by_path.iter_mut().find(|(p, _)| *p == path)
-    {
+    let mut by_path: Vec<(String, Vec<Route>)> = Vec::new();
+    let mut add = |path: String, route: Route| match by_path.iter_mut().find(|(p, _)| *p == path) {
         Some((_, routes)) => routes.push(route),
         None => by_path.push((path, vec![route])),
     };
@@ -106,7 +106,9 @@ fn catalog_routes(cfg: &mut ServiceConfig) {
         // The routes of the table carry their own access; the 501s need a readable environment.
         let resource = routes
             .into_iter()
-            .fold(resource(path).app_data(Access::Read), |r, route| r.route(route));
+            .fold(resource(&path).app_data(Access::Read), |r, route| {
+                r.route(route)
+            });
         cfg.service(resource);
     }
 }

@@ -153,10 +153,7 @@ pub async fn load(
         (status = "5XX", description = "Server error"),
     ),
 )]
-pub async fn exists(
-    state: Data<AppState>,
-    namespace: NamespaceRef,
-) -> ApiResult<HttpResponse> {
+pub async fn exists(state: Data<AppState>, namespace: NamespaceRef) -> ApiResult<HttpResponse> {
     let NamespaceRef { env, ns } = namespace;
     Ok(match state.catalog.load_namespace(&env, &ns).await {
         Ok(_) => HttpResponse::NoContent().finish(),
@@ -180,10 +177,7 @@ pub async fn exists(
         (status = 409, description = "The namespace is not empty (NamespaceNotEmptyException)", body = frazil_openapi::IcebergErrorResponse),
     ),
 )]
-pub async fn drop(
-    state: Data<AppState>,
-    namespace: NamespaceRef,
-) -> ApiResult<HttpResponse> {
+pub async fn drop(state: Data<AppState>, namespace: NamespaceRef) -> ApiResult<HttpResponse> {
     let NamespaceRef { env, ns } = namespace;
     state.catalog.drop_namespace(&env, &ns).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -214,7 +214,9 @@ impl FromRequest for CatalogRef {
     type Future = Extracted<Self>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        extract(request, payload, |_, env, _: CatalogPath| Ok(CatalogRef { env }))
+        extract(request, payload, |_, env, _: CatalogPath| {
+            Ok(CatalogRef { env })
+        })
     }
 }
 

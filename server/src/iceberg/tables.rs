@@ -189,10 +189,7 @@ pub async fn load(
         (status = "5XX", description = "Server error"),
     ),
 )]
-pub async fn exists(
-    state: Data<AppState>,
-    table: TableRef,
-) -> ApiResult<HttpResponse> {
+pub async fn exists(state: Data<AppState>, table: TableRef) -> ApiResult<HttpResponse> {
     let TableRef { env, ident } = table;
     Ok(
         match state.catalog.table_metadata_location(&env, &ident).await {
@@ -436,10 +433,7 @@ pub async fn rename(
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
     ),
 )]
-pub async fn unregister(
-    state: Data<AppState>,
-    table: TableRef,
-) -> ApiResult<HttpResponse> {
+pub async fn unregister(state: Data<AppState>, table: TableRef) -> ApiResult<HttpResponse> {
     let TableRef { env, ident } = table;
     let table = state.catalog.unregister_table(&env, &ident).await?;
     let location = table.metadata_location.as_deref().unwrap_or_default();

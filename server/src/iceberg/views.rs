@@ -87,10 +87,7 @@ pub async fn create(
         (status = 404, description = "The environment, the namespace or the view does not exist", body = frazil_openapi::IcebergErrorResponse),
     ),
 )]
-pub async fn load(
-    state: Data<AppState>,
-    view: ViewRef,
-) -> ApiResult<HttpResponse> {
+pub async fn load(state: Data<AppState>, view: ViewRef) -> ApiResult<HttpResponse> {
     let ViewRef { env, ident } = view;
     let view = state.catalog.load_view(&env, &ident).await?;
     view_response(&view)
@@ -115,10 +112,7 @@ pub async fn load(
         (status = "5XX", description = "Server error"),
     ),
 )]
-pub async fn exists(
-    state: Data<AppState>,
-    view: ViewRef,
-) -> ApiResult<HttpResponse> {
+pub async fn exists(state: Data<AppState>, view: ViewRef) -> ApiResult<HttpResponse> {
     let ViewRef { env, ident } = view;
     Ok(match state.catalog.load_view(&env, &ident).await {
         Ok(_) => HttpResponse::NoContent().finish(),
@@ -181,10 +175,7 @@ pub async fn replace(
         (status = 404, description = "The environment, the namespace or the view does not exist", body = frazil_openapi::IcebergErrorResponse),
     ),
 )]
-pub async fn drop(
-    state: Data<AppState>,
-    view: ViewRef,
-) -> ApiResult<HttpResponse> {
+pub async fn drop(state: Data<AppState>, view: ViewRef) -> ApiResult<HttpResponse> {
     let ViewRef { env, ident } = view;
     state.catalog.drop_view(&env, &ident).await?;
     Ok(HttpResponse::NoContent().finish())
