@@ -1262,11 +1262,18 @@ def test_duckdb_writer_and_reader_keys(ctx, layout):
         duckdb_attach(rcon, ctx.server, layout, client_id=r["key"], client_secret=r["secret"], org=ctx.org, env="prod", secret_scope="catalog")
         assert rcon.execute(f'SELECT id, name FROM frazil."{ns}".t ORDER BY id').fetchall() == [(1, "a"), (2, "b")]
         before = table_state(ctx, ns, "t")
+        # DuckDB shows the status of a refused commit ("Forbidden_403"), and the server's message
+        # (the key is read-only) for a refused CREATE
         with pytest.raises(Exception) as refused:
             rcon.execute(f"INSERT INTO frazil.\"{ns}\".t VALUES (3, 'c')")
-        assert "403" in str(refused.value) or "forbidden" in str(refused.value).lower(), refused.value
-        with pytest.raises(Exception):
+        assert "Forbidden_403" in str(refused.value), refused.value
+        read_only = "This API key is read-only (role reader): it cannot create a"
+        with pytest.raises(Exception) as refused:
             rcon.execute(f'CREATE TABLE frazil."{ns}".u (id BIGINT)')
+        assert "Forbidden_403" in str(refused.value) and f"{read_only} table" in str(refused.value), refused.value
+        with pytest.raises(Exception) as refused:
+            rcon.execute(f'CREATE SCHEMA frazil."{ns}_x"')
+        assert f"{read_only} namespace" in str(refused.value), refused.value
         assert table_state(ctx, ns, "t") == before
         tables = requests.get(f"{ctx.prefix(layout)}/namespaces/{ns}/tables", headers=bearer(ctx.token("writer")), timeout=TIMEOUT).json()
         assert [i["name"] for i in tables["identifiers"]] == ["t"]
