@@ -43,7 +43,8 @@ fn read_only(principal: &Principal, endpoint: Option<Endpoint>) -> CatalogError 
 }
 
 /// `principal` may use a route that needs `access` in `org` (and `env`). The scope is checked
-/// first: another environment is 404, whatever the role.
+/// first (another environment is 404, as a missing one, whatever the role); then a read-only
+/// key's write gets the refusal that says so.
 fn authorize(
     principal: &Principal,
     org: &str,
@@ -51,8 +52,8 @@ fn authorize(
     access: Access,
     endpoint: Option<Endpoint>,
 ) -> Result<(), CatalogError> {
-    principal.authorize(org, env, Access::Read)?;
     if access == Access::Write && principal.role < Role::Writer {
+        principal.authorize(org, env, Access::Read)?;
         return Err(read_only(principal, endpoint));
     }
     principal.authorize(org, env, access)

@@ -2,15 +2,19 @@
 //! - Tableflow: `/iceberg/catalog/organizations/{org}/environments/{env}` + `/v1/...`
 //! - warehouse: `/iceberg/catalog` + `/v1/config?warehouse={org}/{env}`, then `/v1/{org}/{env}/...`
 
-// `pub(crate)`: the OpenAPI documents (`crate::api_docs`) name the handlers.
+// `pub(crate)`: the OpenAPI documents (`crate::api_docs`) name the config handlers, and the
+// idempotency middleware rebuilds answers with `reply`. The route table (`endpoints`) names the
+// other handlers.
 pub(crate) mod config;
 mod endpoints;
 mod load_cache;
-pub(crate) mod namespaces;
+mod namespaces;
 mod paths;
 pub(crate) mod reply;
-pub(crate) mod tables;
-pub(crate) mod views;
+#[cfg(test)]
+mod route_tests;
+mod tables;
+mod views;
 
 use actix_web::http::Method;
 use actix_web::web::{self, ServiceConfig};
@@ -124,10 +128,6 @@ async fn not_supported(
         message,
     ))
 }
-
-/// The route table served over HTTP: registration, authorization, 405s, `/v1/config`.
-#[cfg(test)]
-mod route_tests;
 
 /// The route table against the Iceberg REST spec itself.
 #[cfg(test)]
