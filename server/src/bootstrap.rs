@@ -52,7 +52,8 @@ pub enum Caller {
 /// `{data_dir}/bootstrap-credentials.json` (mode 0600). On a server that has one, warns when
 /// those variables no longer match it.
 pub async fn bootstrap(config: &Config, catalog: &Catalog, caller: Caller) -> anyhow::Result<()> {
-    let variables = config.bootstrap_client_id.is_some() && config.bootstrap_client_secret.is_some();
+    let variables =
+        config.bootstrap_client_id.is_some() && config.bootstrap_client_secret.is_some();
     let issued = catalog
         .bootstrap_server_admin(
             config.bootstrap_client_id.clone(),
@@ -76,7 +77,11 @@ pub async fn bootstrap(config: &Config, catalog: &Catalog, caller: Caller) -> an
         ),
         Some(issued) => {
             let file = write_credentials(config, &issued, BOOTSTRAP_FILE)?;
-            shown_once("Created the server administrator credential", &issued, &file)
+            shown_once(
+                "Created the server administrator credential",
+                &issued,
+                &file,
+            )
         }
     };
     Ok(stdout::print(&text)?)
@@ -96,7 +101,11 @@ pub async fn admin_key(
                     ..NewApiKey::default()
                 })
                 .await?;
-            let file = write_credentials(config, &issued, &format!("admin-key-{}.json", issued.key.id))?;
+            let file = write_credentials(
+                config,
+                &issued,
+                &format!("admin-key-{}.json", issued.key.id),
+            )?;
             shown_once("Created a server administrator key", &issued, &file)
         }
         AdminKeyCommand::List => listing(&catalog.api_keys(None, None).await?),
@@ -122,7 +131,11 @@ fn listing(keys: &[ApiKey]) -> String {
     let now = chrono::Utc::now().timestamp_millis();
     let mut text = String::new();
     for key in keys {
-        let state = if key.is_active(now) { "active" } else { "revoked or expired" };
+        let state = if key.is_active(now) {
+            "active"
+        } else {
+            "revoked or expired"
+        };
         let _ = writeln!(text, "{}  {state}  {}", key.id, key.description);
     }
     text

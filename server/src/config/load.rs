@@ -41,7 +41,8 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Loaded> {
     }
     let warnings = unknown_variables(&known)?;
     let names = known.clone();
-    let env = Env::prefixed(PREFIX).filter(move |key| names.iter().any(|name| key == name.as_str()));
+    let env =
+        Env::prefixed(PREFIX).filter(move |key| names.iter().any(|name| key == name.as_str()));
     let config = figment
         .merge(env)
         .extract()
@@ -117,7 +118,10 @@ fn describe_one(error: &figment::Error, known: &[String]) -> String {
             format!("unknown setting `{field}`{place}{hint}")
         }
         Kind::UnknownVariant(value, expected) => {
-            format!("{setting} = \"{value}\": expected one of {}", expected.join(", "))
+            format!(
+                "{setting} = \"{value}\": expected one of {}",
+                expected.join(", ")
+            )
         }
         Kind::InvalidType(actual, expected) => {
             format!("{setting}: found {actual}, expected {expected}")
@@ -131,6 +135,7 @@ mod tests {
     use super::*;
 
     /// Runs `check` on the outcome of loading `toml` with `env` set, in a clean environment.
+    #[allow(clippy::result_large_err)] // figment::Jail's closures return figment's own Error
     fn with_settings(toml: &str, env: &[(&str, &str)], check: impl FnOnce(anyhow::Result<Loaded>)) {
         figment::Jail::expect_with(|jail| {
             jail.clear_env();
@@ -194,7 +199,10 @@ mod tests {
         });
         with_settings("", &[("FRAZIL_LISEN", "127.0.0.1:1")], |result| {
             let error = error_of(result);
-            assert!(error.contains("FRAZIL_LISEN: did you mean FRAZIL_LISTEN?"), "{error}");
+            assert!(
+                error.contains("FRAZIL_LISEN: did you mean FRAZIL_LISTEN?"),
+                "{error}"
+            );
         });
     }
 
@@ -203,10 +211,23 @@ mod tests {
     fn tooling_variables_are_no_typos() {
         let known = setting_names().unwrap();
         for tool in [
-            "bin", "test_postgres_url", "bench_postgres_url", "test_pg_throwaway", "test_pg_dir",
-            "schemathesis_seed", "schemathesis_seconds", "fuzz_warehouse", "fuzz_db", "bench_out",
-            "bench_git_rev", "bench_stores", "bench_token", "bench_client_id",
-            "bench_client_secret", "pk_query_sqlite", "pk_query_pg",
+            "bin",
+            "test_postgres_url",
+            "bench_postgres_url",
+            "test_pg_throwaway",
+            "test_pg_dir",
+            "schemathesis_seed",
+            "schemathesis_seconds",
+            "fuzz_warehouse",
+            "fuzz_db",
+            "bench_out",
+            "bench_git_rev",
+            "bench_stores",
+            "bench_token",
+            "bench_client_id",
+            "bench_client_secret",
+            "pk_query_sqlite",
+            "pk_query_pg",
         ] {
             assert_eq!(nearest(tool, &known), None, "{tool}");
         }

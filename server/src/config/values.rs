@@ -83,7 +83,9 @@ impl TryFrom<String> for LogFilter {
             .map(str::trim)
             .find(|d| !d.is_empty() && !d.contains(['=', '[']) && d.parse::<LevelFilter>().is_err())
         {
-            return Err(invalid(format!("`{word}` is not a level: trace, debug, info, warn, error or off")));
+            return Err(invalid(format!(
+                "`{word}` is not a level: trace, debug, info, warn, error or off"
+            )));
         }
         match tracing_subscriber::EnvFilter::builder().parse(&text) {
             Ok(_) => Ok(Self(text)),
@@ -110,10 +112,21 @@ mod tests {
 
     #[test]
     fn a_listen_address_needs_a_port() {
-        for good in ["127.0.0.1:8181", "0.0.0.0:80", "[::]:8181", "localhost:8181"] {
+        for good in [
+            "127.0.0.1:8181",
+            "0.0.0.0:80",
+            "[::]:8181",
+            "localhost:8181",
+        ] {
             assert!(ListenAddress::try_from(good.to_string()).is_ok(), "{good}");
         }
-        for bad in ["127.0.0.1", ":8181", "127.0.0.1:port", "127.0.0.1:70000", ""] {
+        for bad in [
+            "127.0.0.1",
+            ":8181",
+            "127.0.0.1:port",
+            "127.0.0.1:70000",
+            "",
+        ] {
             let error = ListenAddress::try_from(bad.to_string()).unwrap_err();
             assert!(error.contains(&format!("\"{bad}\"")), "{error}");
         }
