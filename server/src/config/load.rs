@@ -148,45 +148,41 @@ mod tests {
         });
     }
 
-    fn error_of(result: anyhow::Result<Loaded>) -> String {
-        match result {
-            Ok(_) => panic!("the settings were accepted"),
-            Err(e) => format!("{e:#}"),
-        }
+    /// Loading `toml` with `env` fails with a message containing each of `expected`.
+    fn refused(toml: &str, env: &[(&str, &str)], expected: &[&str]) {
+        with_settings(toml, env, |result| {
+            let error = match result {
+                Ok(_) => panic!("the settings were accepted"),
+                Err(e) => format!("{e:#}"),
+            };
+            for part in expected {
+                assert!(error.contains(part), "{error}");
+            }
+        });
     }
 
     #[test]
     fn an_unknown_key_is_refused_with_the_nearest_one() {
-        with_settings("lisen = \"127.0.0.1:9000\"", &[], |result| {
-            let error = error_of(result);
-            assert!(error.contains("unknown setting `lisen`"), "{error}");
-            assert!(error.contains("frazil.toml"), "{error}");
-            assert!(error.contains("did you mean `listen`"), "{error}");
-        });
+        let expected = [
+            "unknown setting `lisen`",
+            "frazil.toml",
+            "did you mean `listen`",
+        ];
+        refused("lisen = \"127.0.0.1:9000\"", &[], &expected);
     }
 
     #[test]
     fn a_bad_value_names_the_variable_and_the_value() {
-        with_settings("", &[("FRAZIL_LISTEN", "127.0.0.1")], |result| {
-            let error = error_of(result);
-            assert!(error.contains("FRAZIL_LISTEN"), "{error}");
-            assert!(error.contains("\"127.0.0.1\" is not host:port"), "{error}");
-        });
-        with_settings("", &[("FRAZIL_LOG_FORMAT", "jsn")], |result| {
-            let error = error_of(result);
-            assert!(error.contains("FRAZIL_LOG_FORMAT = \"jsn\""), "{error}");
-            assert!(error.contains("text, json"), "{error}");
-        });
+        let expected = ["FRAZIL_LISTEN", "\"127.0.0.1\" is not host:port"];
+        refused("", &[("FRAZIL_LISTEN", "127.0.0.1")], &expected);
+        let expected = ["FRAZIL_LOG_FORMAT = \"jsn\"", "text, json"];
+        refused("", &[("FRAZIL_LOG_FORMAT", "jsn")], &expected);
     }
 
     #[test]
     fn a_bad_value_in_the_file_names_the_key_and_file() {
-        with_settings("sqlite_synchronous = \"sometimes\"", &[], |result| {
-            let error = error_of(result);
-            assert!(error.contains("`sqlite_synchronous` in"), "{error}");
-            assert!(error.contains("frazil.toml"), "{error}");
-            assert!(error.contains("\"sometimes\""), "{error}");
-        });
+        let expected = ["`sqlite_synchronous` in", "frazil.toml", "\"sometimes\""];
+        refused("sqlite_synchronous = \"sometimes\"", &[], &expected);
     }
 
     #[test]
@@ -197,13 +193,8 @@ mod tests {
             assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
             assert!(loaded.warnings[0].contains("FRAZIL_BIN"));
         });
-        with_settings("", &[("FRAZIL_LISEN", "127.0.0.1:1")], |result| {
-            let error = error_of(result);
-            assert!(
-                error.contains("FRAZIL_LISEN: did you mean FRAZIL_LISTEN?"),
-                "{error}"
-            );
-        });
+        let expected = ["FRAZIL_LISEN: did you mean FRAZIL_LISTEN?"];
+        refused("", &[("FRAZIL_LISEN", "127.0.0.1:1")], &expected);
     }
 
     /// The variables of Frazil's own scripts and tests are never taken for typos of a setting.
