@@ -459,8 +459,9 @@ async fn rebuild(
     reply::rebuild(state, &env, shape, location).await
 }
 
-/// Deletes expired records every `interval`, on every replica, off the request path.
-pub fn spawn_pruner(store: SqlStore, interval: Duration) {
+/// Deletes expired records every `interval`, on every replica, off the request path; the handle
+/// stops it at shutdown.
+pub fn spawn_pruner(store: SqlStore, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -473,7 +474,7 @@ pub fn spawn_pruner(store: SqlStore, interval: Duration) {
                 Err(e) => tracing::warn!(error = %e, "could not purge expired idempotency keys"),
             }
         }
-    });
+    })
 }
 
 fn lifetime_ms() -> i64 {
