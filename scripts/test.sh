@@ -8,6 +8,8 @@
 #   FRAZIL_TEST_POSTGRES_URL   base URL of a PostgreSQL server (default: found/started by
 #                              scripts/ensure-postgres.sh); tests create their own databases.
 #   PYTEST_ARGS                extra arguments for pytest (e.g. "-k duckdb -x").
+#   FRAZIL_SKIP_JAVA=1         skip the Iceberg Java client (no JDK/Maven needed); without it a
+#                              missing JDK 17+ or Maven fails the run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +37,13 @@ cargo test --workspace
 
 step "Python environment"
 "$ROOT/scripts/setup-python.sh"
+
+step "Java client (Iceberg Java's RESTCatalog for tests/clients/test_iceberg_java.py)"
+if [ "${FRAZIL_SKIP_JAVA:-}" = "1" ]; then
+    echo "FRAZIL_SKIP_JAVA=1: test_iceberg_java.py is skipped" >&2
+else
+    "$ROOT/scripts/setup-java.sh"
+fi
 
 step "Chromium (the Swagger UI browser test)"
 "$ROOT/scripts/ensure-chromium.sh"

@@ -195,6 +195,9 @@ pub struct CreateViewRequest {
     #[schema(value_type = Object)]
     #[serde(deserialize_with = "crate::object::object")]
     pub view_version: ViewVersion,
+    /// Required by the spec, but Iceberg Java leaves it out when a view has no properties.
+    #[serde(default)]
+    #[schema(required = true)]
     pub properties: HashMap<String, String>,
 }
 

@@ -1,7 +1,10 @@
 //! The actix-web application: routes, body limits, and errors of extraction in Iceberg form.
 
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::QueryPayloadError;
-use actix_web::middleware::from_fn;
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::{from_fn, Next};
 use actix_web::web::{self, Data, PathConfig, PayloadConfig, QueryConfig, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 
@@ -62,21 +65,51 @@ async fn not_found(request: HttpRequest) -> HttpResponse {
     .error_response()
 }
 
-/// A route whose other methods get 405 with an Iceberg error body.
-pub fn resource(path: impl AsRef<str>) -> actix_web::Resource {
-    web::resource(path.as_ref()).default_service(web::to(method_not_allowed))
+/// A resource whose other methods get 405 with `Allow` (the methods it serves, as actix lists
+/// them) and an Iceberg error body.
+pub fn resource(
+    path: &str,
+) -> actix_web::Resource<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::resource(path).wrap(from_fn(method_not_allowed))
 }
 
-async fn method_not_allowed(request: actix_web::HttpRequest) -> actix_web::HttpResponse {
+/// Gives actix's own 405 (the resource's default service: empty, with `Allow`) an Iceberg body.
+async fn method_not_allowed(
+    request: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     use actix_web::ResponseError;
-    crate::error::ApiError::new(
-        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+    let response = next.call(request).await?;
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return Ok(response);
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let (request, _) = response.into_parts();
+    let served = allow
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut answer = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
         "BadRequestException",
         format!(
-            "Method {} is not allowed on {}",
+            "Method {} is not allowed on {}; it serves {served}",
             request.method(),
             request.path()
         ),
     )
-    .error_response()
+    .error_response();
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    Ok(ServiceResponse::new(request, answer))
 }

@@ -1,11 +1,10 @@
-//! Operator commands that work on the store directly: bootstrap, API keys, signing keys.
-
-use std::io::Write;
+//! Operator commands that work on the store directly: API keys and signing keys (the server
+//! administrator's key is in `bootstrap`).
 
 use clap::Subcommand;
-use frazil_catalog::{Catalog, IssuedApiKey, NewApiKey, Role};
+use frazil_catalog::{Catalog, NewApiKey, Role};
 
-use crate::config::Config;
+use crate::stdout;
 
 #[derive(Debug, Subcommand)]
 pub enum ApiKeyCommand {
@@ -13,12 +12,13 @@ pub enum ApiKeyCommand {
     Create {
         #[arg(long)]
         org: String,
-        /// Leave out for an organization-wide admin key.
+        /// Leave out for an organization-wide key (admin role only).
         #[arg(long)]
         env: Option<String>,
-        /// reader, writer or admin.
-        #[arg(long, default_value = "reader")]
-        role: String,
+        /// reader, writer or admin. Default: admin for an organization key (no --env), reader
+        /// for an environment key.
+        #[arg(long)]
+        role: Option<Role>,
         #[arg(long, default_value = "")]
         description: String,
     },
@@ -31,72 +31,33 @@ pub enum KeysCommand {
     Rotate,
 }
 
-/// Creates the server administrator on a server that has none: from FRAZIL_BOOTSTRAP_CLIENT_ID
-/// and FRAZIL_BOOTSTRAP_CLIENT_SECRET, or generated, printed once and written to
-/// `{data_dir}/bootstrap-credentials.json` (mode 0600).
-pub async fn bootstrap(config: &Config, catalog: &Catalog) -> anyhow::Result<()> {
-    let from_env = config.bootstrap_client_id.is_some() && config.bootstrap_client_secret.is_some();
-    let issued = catalog
-        .bootstrap_server_admin(
-            config.bootstrap_client_id.clone(),
-            config.bootstrap_client_secret.clone(),
-        )
-        .await?;
-    let Some(issued) = issued else {
-        return Ok(());
-    };
-    if from_env {
-        println!(
-            "Created the server administrator key {} from FRAZIL_BOOTSTRAP_CLIENT_ID.",
-            issued.key.id
-        );
-        return Ok(());
-    }
-    let file = write_credentials(config, &issued)?;
-    println!("Created the server administrator credential (shown only this once):");
-    println!("  client id:     {}", issued.key.id);
-    println!("  client secret: {}", issued.secret);
-    println!("  also saved to {} (mode 0600)", file.display());
-    Ok(())
-}
-
-fn write_credentials(config: &Config, issued: &IssuedApiKey) -> anyhow::Result<std::path::PathBuf> {
-    let dir = config.data_dir_absolute()?;
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("bootstrap-credentials.json");
-    let body = serde_json::json!({"client_id": issued.key.id, "client_secret": issued.secret, "role": "admin"});
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path)?;
-    writeln!(file, "{}", serde_json::to_string_pretty(&body)?)?;
-    Ok(path)
-}
-
 pub async fn api_key(command: ApiKeyCommand, catalog: &Catalog) -> anyhow::Result<()> {
-    match command {
-        ApiKeyCommand::Create {
-            org,
-            env,
-            role,
+    let ApiKeyCommand::Create {
+        org,
+        env,
+        role,
+        description,
+    } = command;
+    // Organization keys can only be admin keys: defaulting to reader made the command fail.
+    let role = role.unwrap_or(match env {
+        Some(_) => Role::Reader,
+        None => Role::Admin,
+    });
+    let issued = catalog
+        .create_api_key(NewApiKey {
+            org_id: Some(org),
+            env_id: env,
+            role: Some(role),
             description,
-        } => {
-            let role: Role = role.parse()?;
-            let issued = catalog
-                .create_api_key(NewApiKey {
-                    org_id: Some(org),
-                    env_id: env,
-                    role: Some(role),
-                    description,
-                    ..NewApiKey::default()
-                })
-                .await?;
-            println!("key:    {}", issued.key.id);
-            println!("secret: {}", issued.secret);
-        }
-    }
-    Ok(())
+            ..NewApiKey::default()
+        })
+        .await?;
+    Ok(stdout::print(&format!(
+        "key:    {}\nsecret: {}\nrole:   {}\n",
+        issued.key.id,
+        issued.secret,
+        role.as_str()
+    ))?)
 }
 
 pub async fn keys(command: KeysCommand, catalog: &Catalog) -> anyhow::Result<()> {
@@ -113,10 +74,10 @@ pub async fn keys(command: KeysCommand, catalog: &Catalog) -> anyhow::Result<()>
                 }
                 None => 0,
             };
-            println!(
-                "New signing key {}; {retired} older key(s) retired.",
+            stdout::print(&format!(
+                "New signing key {}; {retired} older key(s) retired.\n",
                 record.kid
-            );
+            ))?;
         }
     }
     Ok(())

@@ -1,20 +1,25 @@
 //! Configuration: defaults that serve, a TOML file, then `FRAZIL_*` environment variables.
+//! Reading them is strict (`load`): unknown keys and bad values stop the start-up by name.
+
+mod load;
+mod values;
 
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
 use frazil_catalog::store::SqliteSync;
 use frazil_catalog::StoragePolicy;
 use frazil_storage::{S3Settings, StorageConfig};
 use serde::{Deserialize, Serialize};
 
+pub use load::Loaded;
+pub use values::{ListenAddress, LogFilter, LogFormat};
+
 /// Every option; docs/operations.md documents each one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address and port to listen on.
-    pub listen: String,
+    pub listen: ListenAddress,
     /// Where the embedded defaults keep their files (database, warehouse).
     pub data_dir: PathBuf,
     /// `sqlite://...` or `postgres://...`; default `sqlite://{data_dir}/frazil.db`.
@@ -41,8 +46,12 @@ pub struct Config {
     pub s3_secret_access_key: Option<String>,
     /// The URL clients reach this server at, used when printing catalog URIs.
     pub public_url: Option<String>,
-    /// `text` or `json`.
-    pub log_format: String,
+    pub log_format: LogFormat,
+    /// What to log (a `tracing` filter); else `info` for `serve`, `warn` for the other commands.
+    /// `RUST_LOG` wins over it.
+    pub log_level: Option<LogFilter>,
+    /// How long a stopping server lets requests in flight finish, in seconds.
+    pub shutdown_timeout_seconds: u64,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// Longest a request may run, in milliseconds: reads are cut with 503, writes with 504.
@@ -73,7 +82,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            listen: "127.0.0.1:8181".into(),
+            listen: ListenAddress::default(),
             data_dir: PathBuf::from("./frazil-data"),
             database_url: None,
             database_max_connections: 10,
@@ -88,7 +97,9 @@ impl Default for Config {
             s3_access_key_id: None,
             s3_secret_access_key: None,
             public_url: None,
-            log_format: "text".into(),
+            log_format: LogFormat::Text,
+            log_level: None,
+            shutdown_timeout_seconds: 30,
             max_body_bytes: 32 * 1024 * 1024,
             request_timeout_ms: 60_000,
             token_lifetime_seconds: 3600,
@@ -105,17 +116,9 @@ impl Default for Config {
 }
 
 impl Config {
-    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(file) = file {
-            anyhow::ensure!(
-                file.exists(),
-                "config file {} does not exist",
-                file.display()
-            );
-            figment = figment.merge(Toml::file(file));
-        }
-        Ok(figment.merge(Env::prefixed("FRAZIL_")).extract()?)
+    /// The defaults, the TOML `file`, then the `FRAZIL_*` variables; see [`load::load`].
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Loaded> {
+        load::load(file)
     }
 
     pub fn data_dir_absolute(&self) -> anyhow::Result<PathBuf> {
@@ -236,13 +239,13 @@ mod tests {
                 "frazil.toml",
                 r#"storage_roots = ["file:///a", "s3://b/c"]"#,
             )?;
-            let config = Config::load(Some(Path::new("frazil.toml"))).unwrap();
+            let config = Config::load(Some(Path::new("frazil.toml"))).unwrap().config;
             assert_eq!(config.storage_roots, ["file:///a", "s3://b/c"]);
             jail.set_env("FRAZIL_STORAGE_ROOTS", "file:///x, s3://y/z");
-            let config = Config::load(Some(Path::new("frazil.toml"))).unwrap();
+            let config = Config::load(Some(Path::new("frazil.toml"))).unwrap().config;
             assert_eq!(config.storage_roots, ["file:///x", "s3://y/z"]);
             jail.set_env("FRAZIL_STORAGE_ROOTS", "file:///only");
-            let config = Config::load(None).unwrap();
+            let config = Config::load(None).unwrap().config;
             assert_eq!(config.storage_roots, ["file:///only"]);
             Ok(())
         });

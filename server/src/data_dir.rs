@@ -81,7 +81,7 @@ fn generate_master_key(file: &Path) -> anyhow::Result<MasterKey> {
 }
 
 /// The path of a `sqlite://` database URL (without its `?options`), if it is one.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or(url.strip_prefix("sqlite:"))?;

@@ -11,15 +11,16 @@ const EVERY: Duration = Duration::from_secs(10 * 60);
 /// How long the outbox keeps a change event.
 pub const CHANGE_EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Starts the clean-up loop; its first round runs soon after start-up.
-pub fn spawn(catalog: Arc<Catalog>) {
+/// Starts the clean-up loop; its first round runs soon after start-up. The handle stops it at
+/// shutdown.
+pub fn spawn(catalog: Arc<Catalog>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         loop {
             tick.tick().await;
             prune_change_events(&catalog).await;
         }
-    });
+    })
 }
 
 async fn prune_change_events(catalog: &Catalog) {

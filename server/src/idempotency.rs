@@ -3,7 +3,8 @@
 //! store, so any replica replays them.
 //!
 //! - Only the operations that declare the header honour it (every catalog POST and DELETE but
-//!   createView and reportMetrics).
+//!   createView and reportMetrics): the route table (`iceberg::Endpoint`) wraps this middleware
+//!   around exactly those routes.
 //! - The caller is authenticated and authorized before anything else: a replay never bypasses
 //!   a 401 or 403, and those answers are never stored.
 //! - A record is scoped by environment and key, and bound to a fingerprint of the caller's key
@@ -30,7 +31,7 @@ use std::time::Duration;
 
 use actix_web::body::{self, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method, StatusCode};
+use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::{Bytes, Data};
 use actix_web::HttpResponse;
@@ -63,9 +64,11 @@ pub async fn middleware(
     let Some(key) = req.headers().get(HEADER).cloned() else {
         return next.call(req).await;
     };
-    if !declares_key(req.method(), req.path()) {
-        return next.call(req).await;
-    }
+    // Authorization first: a refused caller gets 401/403 whatever key it sent.
+    let caller = match req.extract::<Caller>().await {
+        Ok(caller) => caller,
+        Err(e) => return Ok(req.error_response(e)),
+    };
     let key = match key
         .to_str()
         .ok()
@@ -76,10 +79,6 @@ pub async fn middleware(
             let error = ApiError::bad_request("Idempotency-Key must be a UUID (UUIDv7)");
             return Ok(req.error_response(error));
         }
-    };
-    let caller = match req.extract::<Caller>().await {
-        Ok(caller) => caller,
-        Err(e) => return Ok(req.error_response(e)),
     };
     let body = match req.extract::<Bytes>().await {
         Ok(body) => body,
@@ -299,20 +298,6 @@ async fn record_of(response: HttpResponse) -> (IdempotentResponse, HttpResponse)
     (record, response)
 }
 
-/// The operations that declare Idempotency-Key: every catalog POST and DELETE but createView
-/// (`POST .../namespaces/{ns}/views`) and reportMetrics.
-fn declares_key(method: &Method, path: &str) -> bool {
-    match *method {
-        Method::DELETE => true,
-        Method::POST => {
-            let create_view = path.ends_with("/views")
-                && path.trim_end_matches("/views").contains("/namespaces/");
-            !create_view && !path.ends_with("/metrics")
-        }
-        _ => false,
-    }
-}
-
 fn fingerprint(caller: &Caller, req: &ServiceRequest, body: &[u8]) -> String {
     let mut hash = Sha256::new();
     for part in [
@@ -474,8 +459,9 @@ async fn rebuild(
     reply::rebuild(state, &env, shape, location).await
 }
 
-/// Deletes expired records every `interval`, on every replica, off the request path.
-pub fn spawn_pruner(store: SqlStore, interval: Duration) {
+/// Deletes expired records every `interval`, on every replica, off the request path; the handle
+/// stops it at shutdown.
+pub fn spawn_pruner(store: SqlStore, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -488,7 +474,7 @@ pub fn spawn_pruner(store: SqlStore, interval: Duration) {
                 Err(e) => tracing::warn!(error = %e, "could not purge expired idempotency keys"),
             }
         }
-    });
+    })
 }
 
 fn lifetime_ms() -> i64 {
@@ -502,24 +488,6 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_declared_operations_honour_the_key() {
-        let prefix = "/iceberg/catalog/v1/default/default";
-        let post = |p: &str| declares_key(&Method::POST, &format!("{prefix}{p}"));
-        assert!(post("/namespaces"));
-        assert!(post("/namespaces/ns/tables/t"));
-        assert!(post("/transactions/commit"));
-        assert!(post("/views/rename"));
-        assert!(post("/namespaces/ns/views/v"));
-        assert!(
-            !post("/namespaces/ns/views"),
-            "createView does not declare it"
-        );
-        assert!(!post("/namespaces/ns/tables/t/metrics"));
-        assert!(declares_key(&Method::DELETE, "/x/namespaces/ns"));
-        assert!(!declares_key(&Method::GET, "/x/namespaces/ns"));
-    }
 
     #[test]
     fn a_claim_outlives_the_request_timeout_by_a_margin_and_a_duplicate_answers_within_it() {

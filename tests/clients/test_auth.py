@@ -1,13 +1,15 @@
 """Authentication and authorization on the catalog, over raw HTTP and with real clients.
 
-* every catalog route (the full `endpoints` list of a writer's /v1/config), under both URI
+* every catalog route (the full `endpoints` list of /v1/config, the same for every role), under both URI
   layouts: no token / a forged token -> 401; another environment's token -> 404 as for a missing
   environment (answers byte-identical to a missing one's, also in the admin API); a reader ->
   allowed or 403 per the role matrix; refused writes change nothing; a writer -> succeeds;
 * the token endpoint as Iceberg Java, DuckDB, PyIceberg and Snowflake call it; token exchange;
   RFC 6749 errors; scopes; the per-client-id rate limit; expired tokens; revoked and expired keys;
 * PyIceberg and DuckDB with keys made through the admin API: a writer appends, a reader reads and
-  is refused on append.
+  is refused on append by the server (403 `ForbiddenException`, "This API key is read-only"), not
+  by its client;
+* a method a route does not serve, the token endpoint's included: 405 with `Allow`.
 
 Every environment here is made through the admin API: org `acme-*` with environments `prod`
 (the one under test) and `dev` (the "other environment").
@@ -652,21 +654,39 @@ def test_config_requires_a_token(ctx, layout):
     assert_iceberg_error(r, 401, "NotAuthorizedException")
 
 
-def test_config_lists_what_the_role_may_use(ctx, layout):
+def test_config_lists_every_route_to_every_role(ctx, layout):
+    """A reader is told about the writes too: its client then sends them and the server refuses
+    them with a 403 that says the key is read-only, instead of the client failing with "Server
+    does not support endpoint", which reads as a server bug."""
     params = {} if layout == "tableflow" else {"warehouse": f"{ctx.org}/prod"}
     url = f"{ctx.uri(layout)}/v1/config"
 
-    def endpoints(token: str) -> set:
+    def endpoints(token: str) -> list:
         r = requests.get(url, params=params, headers=bearer(token), timeout=TIMEOUT)
         assert r.status_code == 200, r.text
-        return set(r.json()["endpoints"])
+        return r.json()["endpoints"]
 
-    # the matrix above covers every route a writer (or admin) is told about
-    assert endpoints(ctx.token("writer")) == ALL_ENDPOINTS
-    assert endpoints(ctx.server.token()) == ALL_ENDPOINTS
-    reader = endpoints(ctx.token("reader"))
-    assert reader == READ_ENDPOINTS
-    assert all(e.split(" ")[0] in ("GET", "HEAD") or e.endswith("/metrics") for e in reader), reader
+    # the matrix above covers every route a caller is told about
+    writer = endpoints(ctx.token("writer"))
+    assert set(writer) == ALL_ENDPOINTS
+    assert endpoints(ctx.server.token()) == writer
+    assert endpoints(ctx.token("reader")) == writer
+
+
+def test_an_unserved_method_is_405_with_allow(ctx, layout):
+    """A method a path does not serve is 405 with `Allow` (and the Iceberg error body), not 404."""
+    cases = [
+        ("PUT", f"{ctx.prefix(layout)}/namespaces", {"GET", "POST"}),
+        ("PATCH", f"{ctx.prefix(layout)}/namespaces/ns/tables/t", {"GET", "HEAD", "POST", "DELETE"}),
+        ("GET", f"{ctx.prefix(layout)}/tables/rename", {"POST"}),
+        ("GET", f"{ctx.server.base_url}/oauth/token", {"POST"}),
+        ("GET", f"{ctx.uri(layout)}/v1/oauth/tokens", {"POST"}),
+    ]
+    for method, url, allowed in cases:
+        r = requests.request(method, url, headers=bearer(ctx.token("writer")), timeout=TIMEOUT)
+        assert r.status_code == 405, (method, url, r.status_code, r.text)
+        assert {m.strip() for m in r.headers.get("Allow", "").split(",")} == allowed, (method, url, r.headers)
+        assert r.json()["error"]["code"] == 405, r.text
 
 
 def test_config_of_another_environment(ctx):
@@ -1161,7 +1181,7 @@ def test_snowflake_sequence(ctx, admin, server):
     assert r.status_code == 200, r.text
     cfg = r.json()
     assert "prefix" not in (cfg.get("overrides") or {}) and "prefix" not in (cfg.get("defaults") or {}), cfg
-    assert set(cfg["endpoints"]) == READ_ENDPOINTS
+    assert set(cfg["endpoints"]) == ALL_ENDPOINTS
 
     r = s.get(f"{uri}/v1/namespaces", timeout=TIMEOUT)
     assert r.status_code == 200, r.text
@@ -1203,7 +1223,6 @@ def table_state(ctx: Ctx, ns: str, table: str) -> tuple:
 
 
 def test_pyiceberg_writer_and_reader_keys(ctx, layout):
-    from pyiceberg.catalog.rest import Capability
     from pyiceberg.exceptions import ForbiddenError
 
     writer = env_catalog(ctx.server, ctx.org, "prod", layout, ctx.credential("writer"))
@@ -1218,16 +1237,11 @@ def test_pyiceberg_writer_and_reader_keys(ctx, layout):
     assert seen.scan().to_arrow().sort_by("id").to_pylist() == [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}, {"id": 3, "name": "c"}]
     before = table_state(ctx, ns, "events")
 
-    # /v1/config told the reader's client that it cannot commit: it fails before sending
-    with pytest.raises(NotImplementedError):
+    # /v1/config lists the writes to the reader too: its client sends them, and the server's
+    # refusal says why (not PyIceberg's "Server does not support endpoint")
+    with pytest.raises(ForbiddenError, match="This API key is read-only \\(role reader\\): it cannot commit updates to a table"):
         seen.append(rows((4, "d")))
-    # a client that ignores the endpoints list gets 403 from the server
-    reader._supported_endpoints.add(Capability.V1_UPDATE_TABLE)
-    reader._supported_endpoints.add(Capability.V1_CREATE_NAMESPACE)
-    seen = reader.load_table(f"{ns}.events")
-    with pytest.raises(ForbiddenError):
-        seen.append(rows((4, "d")))
-    with pytest.raises(ForbiddenError):
+    with pytest.raises(ForbiddenError, match="This API key is read-only \\(role reader\\): it cannot create a namespace"):
         reader.create_namespace(unique("nope"))
     assert table_state(ctx, ns, "events") == before
     assert len(writer.load_table(f"{ns}.events").scan().to_arrow()) == 3
@@ -1248,11 +1262,18 @@ def test_duckdb_writer_and_reader_keys(ctx, layout):
         duckdb_attach(rcon, ctx.server, layout, client_id=r["key"], client_secret=r["secret"], org=ctx.org, env="prod", secret_scope="catalog")
         assert rcon.execute(f'SELECT id, name FROM frazil."{ns}".t ORDER BY id').fetchall() == [(1, "a"), (2, "b")]
         before = table_state(ctx, ns, "t")
+        # DuckDB shows the status of a refused commit ("Forbidden_403"), and the server's message
+        # (the key is read-only) for a refused CREATE
         with pytest.raises(Exception) as refused:
             rcon.execute(f"INSERT INTO frazil.\"{ns}\".t VALUES (3, 'c')")
-        assert "403" in str(refused.value) or "forbidden" in str(refused.value).lower(), refused.value
-        with pytest.raises(Exception):
+        assert "Forbidden_403" in str(refused.value), refused.value
+        read_only = "This API key is read-only (role reader): it cannot create a"
+        with pytest.raises(Exception) as refused:
             rcon.execute(f'CREATE TABLE frazil."{ns}".u (id BIGINT)')
+        assert "Forbidden_403" in str(refused.value) and f"{read_only} table" in str(refused.value), refused.value
+        with pytest.raises(Exception) as refused:
+            rcon.execute(f'CREATE SCHEMA frazil."{ns}_x"')
+        assert f"{read_only} namespace" in str(refused.value), refused.value
         assert table_state(ctx, ns, "t") == before
         tables = requests.get(f"{ctx.prefix(layout)}/namespaces/{ns}/tables", headers=bearer(ctx.token("writer")), timeout=TIMEOUT).json()
         assert [i["name"] for i in tables["identifiers"]] == ["t"]

@@ -339,12 +339,17 @@ def test_claim_of_a_dead_replica_expires(store, tmp_path):
         http, table_url, created, _ = new_table(server, "unused")
         commit, k = slow_commit(created, "after-crash"), key()
         token = server.token()
+        answers: list = []
         sender = threading.Thread(
-            target=lambda: _swallow(lambda: bearer_session(token).post(table_url, json=commit, headers=with_key(k), timeout=60))
+            target=lambda: _swallow(
+                lambda: answers.append(bearer_session(token).post(table_url, json=commit, headers=with_key(k), timeout=60))
+            )
         )
         sender.start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while (row := key_row(server, k)) is None:
+            # The commit answered (or failed) before its claim was seen: say how.
+            assert sender.is_alive(), [(a.status_code, a.text[:300]) for a in answers]
             assert time.monotonic() < deadline
             time.sleep(0.01)
         server.proc.kill()

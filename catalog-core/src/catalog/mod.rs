@@ -219,18 +219,18 @@ impl Catalog {
         Ok(found)
     }
 
-    /// [`Principal::authorize`], with one more rule it cannot apply alone: a role too low for an
-    /// environment that does not exist is answered as the missing environment (404), since
-    /// 403 is only for one the caller can use. An organization key whose token asked for a
-    /// lower role would otherwise learn from 403 against 404 which environment ids exist.
-    pub async fn authorize(
+    /// An authorization decision (of [`Principal::authorize`] or a caller's finer one), with
+    /// the one rule it cannot apply alone: a role too low for an environment that does not
+    /// exist is answered as the missing environment (404), since 403 is only for one the caller
+    /// can use. An organization key whose token asked for a lower role would otherwise learn
+    /// from 403 against 404 which environment ids exist.
+    pub async fn forbidden_or_missing(
         &self,
-        principal: &Principal,
+        decided: Result<()>,
         org: &str,
         env: Option<&str>,
         access: Access,
     ) -> Result<()> {
-        let decided = principal.authorize(org, env, access);
         let (Err(CatalogError::Forbidden(_)), Some(env)) = (&decided, env) else {
             return decided;
         };

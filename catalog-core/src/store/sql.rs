@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 use async_trait::async_trait;
 use frazil_storage::version_of;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use uuid::Uuid;
 
 use super::changes::{Changes, ObjectListener};
@@ -96,6 +96,7 @@ impl SqlStore {
             Backend::Postgres => url.to_string(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
+        first_connection(&options, &url).await?;
         let changes = match backend {
             Backend::Sqlite => Changes::in_process(),
             Backend::Postgres => Changes::postgres(&url),
@@ -131,11 +132,15 @@ impl SqlStore {
         Option<tokio::sync::OwnedMutexGuard<()>>,
         sqlx::Transaction<'static, sqlx::Any>,
     )> {
-        let turn = match &self.sqlite_writer {
-            Some(writer) => Some(writer.clone().lock_owned().await),
-            None => None,
+        let Some(writer) = &self.sqlite_writer else {
+            return Ok((None, self.pool.begin().await?));
         };
-        Ok((turn, self.pool.begin().await?))
+        let turn = writer.clone().lock_owned().await;
+        // IMMEDIATE takes SQLite's write lock now (waiting up to busy_timeout). A deferred
+        // transaction reads first and cannot upgrade to a writer if another connection (an
+        // idempotency record, a purge task) committed in between: SQLITE_BUSY at once.
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok((Some(turn), tx))
     }
 
     pub(super) fn pool(&self) -> &AnyPool {
@@ -167,6 +172,41 @@ impl SqlStore {
     pub async fn close(&self) {
         self.changes.close();
         self.pool.close().await;
+    }
+}
+
+/// Longest the first connection may take before start-up gives up on the database.
+const FIRST_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One connection attempt before the pool is built: the pool retries a refused connection until
+/// its acquire timeout (30 s) and then says only "pool timed out", so a wrong host or password
+/// would be silent that long and then unexplained. This names the database (without password)
+/// and the cause at once.
+async fn first_connection(options: &AnyConnectOptions, url: &str) -> Result<()> {
+    let attempt = tokio::time::timeout(FIRST_CONNECT_TIMEOUT, AnyConnection::connect_with(options));
+    let cause = match attempt.await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            return Ok(());
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} s", FIRST_CONNECT_TIMEOUT.as_secs()),
+    };
+    Err(CatalogError::Internal(format!(
+        "cannot connect to the database {}: {cause}",
+        database_name(url)
+    )))
+}
+
+/// Where a database URL points, for messages: `host:port` and the URL without its password.
+fn database_name(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) if u.scheme().starts_with("postgres") && u.host_str().is_some() => {
+            let host = u.host_str().unwrap_or_default();
+            let port = u.port().unwrap_or(5432);
+            format!("at {host}:{port} ({})", redact(url))
+        }
+        _ => redact(url),
     }
 }
 

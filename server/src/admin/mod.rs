@@ -9,6 +9,8 @@ pub(crate) mod tenancy;
 use actix_web::web::{self, ServiceConfig};
 use serde::Deserialize;
 
+use frazil_catalog::Access;
+
 use crate::app::resource;
 
 /// `{org}` of the organization routes.
@@ -32,52 +34,54 @@ pub struct EnvPath {
 pub fn configure(cfg: &mut ServiceConfig) {
     const ORG: &str = "/admin/v1/organizations/{org}";
     const ENV: &str = "/admin/v1/organizations/{org}/environments/{env}";
+    // The `Caller` extractor reads the access a route needs from its resource.
+    let admin = |path: &str| resource(path).app_data(Access::Admin);
     cfg.service(
-        resource("/admin/v1/organizations")
+        admin("/admin/v1/organizations")
             .route(web::post().to(tenancy::create_organization))
             .route(web::get().to(tenancy::list_organizations)),
     )
     .service(
-        resource(ORG)
+        admin(ORG)
             .route(web::get().to(tenancy::get_organization))
             .route(web::delete().to(tenancy::delete_organization)),
     )
     .service(
-        resource(format!("{ORG}/environments"))
+        admin(&format!("{ORG}/environments"))
             .route(web::post().to(tenancy::create_environment))
             .route(web::get().to(tenancy::list_environments)),
     )
     .service(
-        resource(ENV)
+        admin(ENV)
             .route(web::get().to(tenancy::get_environment))
             .route(web::patch().to(tenancy::update_environment))
             .route(web::delete().to(tenancy::delete_environment)),
     )
     .service(
-        resource(format!("{ENV}/clusters"))
+        admin(&format!("{ENV}/clusters"))
             .route(web::post().to(tenancy::register_cluster))
             .route(web::get().to(tenancy::list_clusters)),
     )
     .service(
-        resource(format!("{ENV}/clusters/{{cluster}}"))
+        admin(&format!("{ENV}/clusters/{{cluster}}"))
             .route(web::delete().to(tenancy::delete_cluster)),
     )
     .service(
-        resource(format!("{ENV}/api-keys"))
+        admin(&format!("{ENV}/api-keys"))
             .route(web::post().to(keys::create_environment_key))
             .route(web::get().to(keys::list_environment_keys)),
     )
     .service(
-        resource(format!("{ENV}/api-keys/{{key}}"))
+        admin(&format!("{ENV}/api-keys/{{key}}"))
             .route(web::delete().to(keys::revoke_environment_key)),
     )
     .service(
-        resource(format!("{ORG}/api-keys"))
+        admin(&format!("{ORG}/api-keys"))
             .route(web::post().to(keys::create_organization_key))
             .route(web::get().to(keys::list_organization_keys)),
     )
     .service(
-        resource(format!("{ORG}/api-keys/{{key}}"))
+        admin(&format!("{ORG}/api-keys/{{key}}"))
             .route(web::delete().to(keys::revoke_organization_key)),
     );
 }

@@ -19,6 +19,7 @@ use frazil_catalog::{CatalogError, Principal, Role};
 use serde_json::json;
 
 use super::{LoginError, BUSY_RETRY_AFTER};
+use crate::app::resource;
 use crate::state::AppState;
 
 const CLIENT_CREDENTIALS: &str = "client_credentials";
@@ -26,14 +27,15 @@ const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    let token = || web::post().to(token);
-    cfg.route(
+    for path in [
         "/iceberg/catalog/organizations/{org}/environments/{env}/v1/oauth/tokens",
-        token(),
-    )
-    .route("/iceberg/catalog/v1/oauth/tokens", token())
-    .route("/oauth/token", token())
-    .route("/.well-known/jwks.json", web::get().to(jwks));
+        "/iceberg/catalog/v1/oauth/tokens",
+        "/oauth/token",
+    ] {
+        // Another method is 405 with `Allow: POST`.
+        cfg.service(resource(path).route(web::post().to(token)));
+    }
+    cfg.service(resource("/.well-known/jwks.json").route(web::get().to(jwks)));
 }
 
 async fn jwks(state: Data<AppState>) -> HttpResponse {

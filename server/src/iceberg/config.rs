@@ -1,15 +1,18 @@
-//! `GET /v1/config`: the first call of every client. It lists only the endpoints the caller's
-//! role may use, so well-behaved clients fail early instead of at the first refused write.
+//! `GET /v1/config`: the first call of every client. It lists every route the environment
+//! serves, to every caller: clients refuse to call a route that is not listed, with a message
+//! ("Server does not support endpoint") that would send a reader's user looking for a server
+//! bug. A read-only key's write reaches the server instead, and its 403 says the key is
+//! read-only.
 
 use std::collections::HashMap;
 
 use actix_web::web::{Data, Json, Path, Query};
-use frazil_catalog::{Access, Environment, Role};
+use frazil_catalog::{Access, Environment};
 use frazil_openapi::iceberg_rest::CatalogConfig;
 use serde::Deserialize;
 
 use super::paths::CatalogPath;
-use super::ENDPOINTS;
+use super::Endpoint;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -33,8 +36,8 @@ pub struct ConfigQuery {
     tag = "Configuration API",
     summary = "Get the catalog configuration",
     description = "The first call of every client. `overrides` sets `namespace-separator` \
-        (`%1F`); `endpoints` lists the routes the token's role may use (a reader's omits the \
-        writes); `idempotency-key-lifetime` says how long an `Idempotency-Key` is remembered. \
+        (`%1F`); `endpoints` lists every route the environment serves, whatever the token's role \
+        (a reader's write is refused with 403 `ForbiddenException`); `idempotency-key-lifetime` says how long an `Idempotency-Key` is remembered. \
         Any `warehouse` query parameter is ignored: the path names the environment.",
     params(super::paths::CatalogPath),
     responses(
@@ -55,7 +58,7 @@ pub async fn tableflow_config(
     state
         .environment(&caller, &path.org, &path.env, Access::Read)
         .await?;
-    Ok(Json(catalog_config(&caller, None)))
+    Ok(Json(catalog_config(None)))
 }
 
 /// The warehouse layout: `warehouse` (`{org}/{env}`, or an environment id of the caller's
@@ -93,10 +96,10 @@ pub async fn warehouse_config(
         query.warehouse.as_deref().filter(|w| !w.is_empty()),
     )
     .await?;
-    Ok(Json(catalog_config(
-        &caller,
-        Some(format!("{}/{}", env.org_id, env.id)),
-    )))
+    Ok(Json(catalog_config(Some(format!(
+        "{}/{}",
+        env.org_id, env.id
+    )))))
 }
 
 /// The named environment, or without a name the caller's own (else `default/default`). One the
@@ -124,17 +127,12 @@ async fn resolve_warehouse(
         })
 }
 
-fn catalog_config(caller: &Caller, prefix: Option<String>) -> CatalogConfig {
+fn catalog_config(prefix: Option<String>) -> CatalogConfig {
     let mut overrides = HashMap::from([("namespace-separator".to_string(), "%1F".to_string())]);
     if let Some(prefix) = prefix {
         overrides.insert("prefix".to_string(), prefix);
     }
-    let role = caller.0.role;
-    let endpoints = ENDPOINTS
-        .iter()
-        .filter(|(_, access)| *access == Access::Read || role >= Role::Writer)
-        .map(|(endpoint, _)| endpoint.to_string())
-        .collect();
+    let endpoints = Endpoint::ALL.iter().map(|e| e.spec().to_string()).collect();
     CatalogConfig {
         defaults: HashMap::new(),
         overrides,

@@ -1,6 +1,6 @@
 //! Namespace routes.
 
-use actix_web::web::{Data, Json, Path, Query};
+use actix_web::web::{Data, Json, Query};
 use actix_web::HttpResponse;
 use frazil_catalog::{NamespaceIdent, PageRequest};
 use frazil_openapi::iceberg_rest::{
@@ -9,11 +9,9 @@ use frazil_openapi::iceberg_rest::{
 };
 use serde::Deserialize;
 
-use super::paths::{self, CatalogPath, NamespacePath};
-use crate::auth::Caller;
+use super::paths::{self, CatalogRef, NamespaceRef};
 use crate::error::ApiResult;
 use crate::state::AppState;
-use frazil_catalog::Access;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -42,23 +40,15 @@ pub struct ListQuery {
     params(super::paths::CatalogPath, ListQuery),
     responses(
         (status = 200, description = "A page of namespaces", body = ListNamespacesResponse),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the `parent` namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn list(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<CatalogPath>,
+    catalog: CatalogRef,
     query: Query<ListQuery>,
 ) -> ApiResult<Json<ListNamespacesResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
+    let env = catalog.env;
     // An empty `parent` means none, for older clients.
     let parent = query
         .parent
@@ -96,27 +86,16 @@ pub async fn list(
     request_body = CreateNamespaceRequest,
     responses(
         (status = 200, description = "The namespace as created, with its properties", body = NamespaceResponse),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "The namespace already exists", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn create(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<CatalogPath>,
+    catalog: CatalogRef,
     body: crate::error::Body<CreateNamespaceRequest>,
 ) -> ApiResult<Json<NamespaceResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
+    let env = catalog.env;
     let body = body?.into_inner();
     let ns = NamespaceIdent::new(body.namespace)?;
     let properties = state
@@ -140,23 +119,14 @@ pub async fn create(
     params(super::paths::NamespacePath),
     responses(
         (status = 200, description = "The namespace and its properties", body = NamespaceResponse),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn load(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
 ) -> ApiResult<Json<NamespaceResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let properties = state.catalog.load_namespace(&env, &ns).await?;
     Ok(Json(NamespaceResponse {
         namespace: ns.levels().to_vec(),
@@ -183,15 +153,8 @@ pub async fn load(
         (status = "5XX", description = "Server error"),
     ),
 )]
-pub async fn exists(
-    state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
-) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+pub async fn exists(state: Data<AppState>, namespace: NamespaceRef) -> ApiResult<HttpResponse> {
+    let NamespaceRef { env, ns } = namespace;
     Ok(match state.catalog.load_namespace(&env, &ns).await {
         Ok(_) => HttpResponse::NoContent().finish(),
         Err(frazil_catalog::CatalogError::NoSuchNamespace(_)) => HttpResponse::NotFound().finish(),
@@ -210,25 +173,12 @@ pub async fn exists(
     params(super::paths::NamespacePath, crate::api_docs::IdempotencyKey),
     responses(
         (status = 204, description = "The namespace was dropped"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "The namespace is not empty (NamespaceNotEmptyException)", body = frazil_openapi::IcebergErrorResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
-pub async fn drop(
-    state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
-) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+pub async fn drop(state: Data<AppState>, namespace: NamespaceRef) -> ApiResult<HttpResponse> {
+    let NamespaceRef { env, ns } = namespace;
     state.catalog.drop_namespace(&env, &ns).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -246,27 +196,16 @@ pub async fn drop(
     request_body = UpdateNamespacePropertiesRequest,
     responses(
         (status = 200, description = "What changed", body = UpdateNamespacePropertiesResponse),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
         (status = 422, description = "A key is both removed and updated, or the `Idempotency-Key` was used for a different request", body = frazil_openapi::IcebergErrorResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn update_properties(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     body: crate::error::Body<UpdateNamespacePropertiesRequest>,
 ) -> ApiResult<Json<UpdateNamespacePropertiesResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
     let result = state
         .catalog

@@ -1,9 +1,22 @@
 //! Path parameters of catalog routes. Both URI layouts name the environment `{org}/{env}`.
+//!
+//! The extractors [`CatalogRef`], [`NamespaceRef`], [`TableRef`] and [`ViewRef`] do what every
+//! catalog handler would otherwise start with: authenticate the caller, resolve the environment
+//! once the caller may use the route there (the access its [`Endpoint`] declares), and decode the
+//! namespace (levels joined by `%1F`) and the table or view name. The `*Path` structs describe
+//! the same parameters to the OpenAPI document.
 
-use frazil_catalog::{Environment, NamespaceIdent, Page, PageRequest, TableIdent};
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::web::{Data, Path};
+use actix_web::{FromRequest, HttpRequest};
+use frazil_catalog::{CatalogError, Environment, NamespaceIdent, Page, PageRequest, TableIdent};
 use frazil_openapi::iceberg_rest::{ListTablesResponse, TableIdentifier};
 use serde::Deserialize;
 
+use super::Endpoint;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -121,5 +134,124 @@ impl AppState {
             .environment(org, env)
             .await
             .map_err(ApiError::from)
+    }
+}
+
+type Extracted<T> = Pin<Box<dyn Future<Output = ApiResult<T>>>>;
+
+/// The environment of a catalog route whose path names no namespace.
+pub struct CatalogRef {
+    pub env: Environment,
+}
+
+/// The namespace of a route below `/namespaces/{namespace}`, in its environment.
+pub struct NamespaceRef {
+    pub env: Environment,
+    pub ns: NamespaceIdent,
+}
+
+/// The table of a route below `/namespaces/{namespace}/tables/{table}`, in its environment.
+pub struct TableRef {
+    pub env: Environment,
+    pub ident: TableIdent,
+}
+
+/// The view of a route below `/namespaces/{namespace}/views/{view}`, in its environment.
+pub struct ViewRef {
+    pub env: Environment,
+    pub ident: TableIdent,
+}
+
+/// The `{org}/{env}` that every catalog path starts with.
+trait InEnvironment {
+    fn org_env(&self) -> (&str, &str);
+}
+
+macro_rules! in_environment {
+    ($($path:ty),+) => {$(
+        impl InEnvironment for $path {
+            fn org_env(&self) -> (&str, &str) {
+                (&self.org, &self.env)
+            }
+        }
+    )+};
+}
+
+in_environment!(CatalogPath, NamespacePath, TablePath, ViewPath);
+
+/// Extracts the caller and `P` (the path parameters), resolves the route's environment, then
+/// builds the reference from them.
+fn extract<P, T>(
+    request: &HttpRequest,
+    payload: &mut Payload,
+    build: impl FnOnce(Caller, Environment, P) -> ApiResult<T> + 'static,
+) -> Extracted<T>
+where
+    P: serde::de::DeserializeOwned + InEnvironment + 'static,
+    T: 'static,
+{
+    let caller = Caller::from_request(request, payload);
+    let path = Path::<P>::extract(request);
+    let state = request.app_data::<Data<AppState>>().cloned();
+    let endpoint = Endpoint::of(request);
+    Box::pin(async move {
+        // The caller first: a refused caller gets 401/403 whatever its path holds.
+        let caller = caller.await?;
+        let path = path.await?.into_inner();
+        let (Some(state), Some(endpoint)) = (state, endpoint) else {
+            return Err(CatalogError::Internal("not a route of the catalog table".into()).into());
+        };
+        let (org, env) = path.org_env();
+        let environment = state
+            .environment(&caller, org, env, endpoint.access())
+            .await?;
+        build(caller, environment, path)
+    })
+}
+
+impl FromRequest for CatalogRef {
+    type Error = ApiError;
+    type Future = Extracted<Self>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        extract(request, payload, |_, env, _: CatalogPath| {
+            Ok(CatalogRef { env })
+        })
+    }
+}
+
+impl FromRequest for NamespaceRef {
+    type Error = ApiError;
+    type Future = Extracted<Self>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        extract(request, payload, |_, env, path: NamespacePath| {
+            let ns = namespace(&path.namespace)?;
+            Ok(NamespaceRef { env, ns })
+        })
+    }
+}
+
+impl FromRequest for TableRef {
+    type Error = ApiError;
+    type Future = Extracted<Self>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        extract(request, payload, |_, env, path: TablePath| {
+            let ident = table(&path.namespace, &path.table)?;
+            Ok(TableRef { env, ident })
+        })
+    }
+}
+
+impl FromRequest for ViewRef {
+    type Error = ApiError;
+    type Future = Extracted<Self>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        extract(request, payload, |_, env, path: ViewPath| {
+            let ident = table(&path.namespace, &path.view)?;
+            Ok(ViewRef { env, ident })
+        })
     }
 }

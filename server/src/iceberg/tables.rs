@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use actix_web::http::header::{self, EntityTag};
-use actix_web::web::{Data, Json, Path, Query};
+use actix_web::web::{Data, Json, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 use frazil_catalog::{CreateTable, LoadedTable, TableChange};
@@ -16,12 +16,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::load_cache::Miss;
-use super::paths::{self, NamespacePath, PageQuery, TablePath};
+use super::paths::{self, CatalogRef, NamespaceRef, PageQuery, TableRef};
 use super::reply::{self, internal, json_response, Shape};
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use frazil_catalog::Access;
 
 #[utoipa::path(
     get,
@@ -35,24 +33,15 @@ use frazil_catalog::Access;
     params(super::paths::NamespacePath, super::paths::PageQuery),
     responses(
         (status = 200, description = "A page of table identifiers", body = ListTablesResponse),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn list(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     query: Query<PageQuery>,
 ) -> ApiResult<Json<ListTablesResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let listed = state.catalog.list_tables(&env, &ns, &query.page()).await?;
     Ok(Json(paths::identifiers(listed)))
 }
@@ -72,28 +61,16 @@ pub async fn list(
     request_body = CreateTableRequest,
     responses(
         (status = 200, description = "The table's metadata", body = LoadTableResult, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn create(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     body: crate::error::Body<CreateTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
     let request = CreateTable {
         name: body.name,
@@ -152,25 +129,16 @@ pub struct LoadQuery {
     responses(
         (status = 200, description = "The table's metadata", body = LoadTableResult, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
         (status = 304, description = "The table has not changed since the `If-None-Match` ETag"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn load(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
+    table: TableRef,
     query: Query<LoadQuery>,
     request: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+    let TableRef { env, ident } = table;
     let shape = query.snapshots;
     let location = state.catalog.table_metadata_location(&env, &ident).await?;
     let tag = etag(&location, shape);
@@ -221,15 +189,8 @@ pub async fn load(
         (status = "5XX", description = "Server error"),
     ),
 )]
-pub async fn exists(
-    state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
-) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+pub async fn exists(state: Data<AppState>, table: TableRef) -> ApiResult<HttpResponse> {
+    let TableRef { env, ident } = table;
     Ok(
         match state.catalog.table_metadata_location(&env, &ident).await {
             Ok(_) => HttpResponse::NoContent().finish(),
@@ -253,28 +214,17 @@ pub async fn exists(
     request_body = CommitTableRequest,
     responses(
         (status = 200, description = "The new metadata", body = CommitTableResponse, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A requirement failed: the table changed since it was loaded (CommitFailedException)", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
         (status = "5XX", description = "The commit state is unknown (CommitStateUnknownException, e.g. 504 when cut by the request timeout): reload to find out whether it landed", body = frazil_openapi::IcebergErrorResponse),
     ),
 )]
 pub async fn commit(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
+    table: TableRef,
     body: crate::error::Body<CommitTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+    let TableRef { env, ident } = table;
     let body = body?.into_inner();
     let change = TableChange {
         ident,
@@ -306,27 +256,17 @@ pub async fn commit(
     request_body = CommitTransactionRequest,
     responses(
         (status = 204, description = "Every change landed"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or one of the tables does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A requirement failed (CommitFailedException): nothing changed", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
         (status = "5XX", description = "The commit state is unknown (CommitStateUnknownException, e.g. 504 when cut by the request timeout): reload to find out whether it landed", body = frazil_openapi::IcebergErrorResponse),
     ),
 )]
 pub async fn commit_transaction(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<super::paths::CatalogPath>,
+    catalog: CatalogRef,
     body: crate::error::Body<CommitTransactionRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
+    let env = catalog.env;
     let mut changes = Vec::new();
     for change in body?.into_inner().table_changes {
         let identifier = change.identifier.ok_or_else(|| {
@@ -388,25 +328,15 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error
     params(super::paths::TablePath, DropQuery, crate::api_docs::IdempotencyKey),
     responses(
         (status = 204, description = "The table was dropped"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn drop(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
+    table: TableRef,
     query: Query<DropQuery>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+    let TableRef { env, ident } = table;
     state
         .catalog
         .drop_table(&env, &ident, query.purge_requested)
@@ -427,28 +357,16 @@ pub async fn drop(
     request_body = RegisterTableRequest,
     responses(
         (status = 200, description = "The table's metadata", body = LoadTableResult, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn register(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     body: crate::error::Body<RegisterTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
     let table = state
         .catalog
@@ -482,27 +400,16 @@ pub async fn register(
     request_body = RenameTableRequest,
     responses(
         (status = 204, description = "The table was renamed"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the source table or the destination namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view already has the destination name", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn rename(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<super::paths::CatalogPath>,
+    catalog: CatalogRef,
     body: crate::error::Body<RenameTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
+    let env = catalog.env;
     let body = body?.into_inner();
     let from = paths::identifier(body.source.namespace, body.source.name)?;
     let to = paths::identifier(body.destination.namespace, body.destination.name)?;
@@ -523,24 +430,11 @@ pub async fn rename(
     params(super::paths::TablePath, crate::api_docs::IdempotencyKey),
     responses(
         (status = 200, description = "The table's final metadata", body = UnregisterTableResult),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
-pub async fn unregister(
-    state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
-) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+pub async fn unregister(state: Data<AppState>, table: TableRef) -> ApiResult<HttpResponse> {
+    let TableRef { env, ident } = table;
     let table = state.catalog.unregister_table(&env, &ident).await?;
     let location = table.metadata_location.as_deref().unwrap_or_default();
     reply::respond(
@@ -566,23 +460,14 @@ pub async fn unregister(
     params(super::paths::TablePath),
     responses(
         (status = 200, description = "No credentials", body = LoadCredentialsResponse),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn credentials(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
+    table: TableRef,
 ) -> ApiResult<Json<LoadCredentialsResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+    let TableRef { env, ident } = table;
     state.catalog.load_table(&env, &ident).await?;
     Ok(Json(LoadCredentialsResponse {
         storage_credentials: Vec::new(),
@@ -603,26 +488,15 @@ pub async fn credentials(
     request_body = ReportMetricsRequest,
     responses(
         (status = 204, description = "The report was accepted"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn report_metrics(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<TablePath>,
+    table: TableRef,
     body: crate::error::Body<ReportMetricsRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.table)?;
+    let TableRef { env, ident } = table;
     state.catalog.load_table(&env, &ident).await?;
     tracing::debug!(table = %ident, report_type = %body?.report_type, "metrics report received");
     Ok(HttpResponse::NoContent().finish())

@@ -1,17 +1,16 @@
 //! View routes.
 
-use actix_web::web::{Data, Json, Path, Query};
+use actix_web::web::{Data, Json, Query};
 use actix_web::HttpResponse;
-use frazil_catalog::{Access, CatalogError, CreateView, LoadedView, ViewChange};
+use frazil_catalog::{CatalogError, CreateView, LoadedView, ViewChange};
 use frazil_openapi::iceberg_rest::{
     CommitViewRequest, CreateViewRequest, ListTablesResponse, LoadViewResult, RegisterViewRequest,
     RenameTableRequest, ViewRequirement,
 };
 
-use super::paths::{self, CatalogPath, NamespacePath, PageQuery, ViewPath};
+use super::paths::{self, CatalogRef, NamespaceRef, PageQuery, ViewRef};
 use super::reply::{self, Shape};
 use super::tables::raw;
-use crate::auth::Caller;
 use crate::error::{ApiResult, Body};
 use crate::state::AppState;
 
@@ -27,24 +26,15 @@ use crate::state::AppState;
     params(super::paths::NamespacePath, super::paths::PageQuery),
     responses(
         (status = 200, description = "A page of view identifiers", body = ListTablesResponse),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn list(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     query: Query<PageQuery>,
 ) -> ApiResult<Json<ListTablesResponse>> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let listed = state.catalog.list_views(&env, &ns, &query.page()).await?;
     Ok(Json(paths::identifiers(listed)))
 }
@@ -61,27 +51,16 @@ pub async fn list(
     request_body = CreateViewRequest,
     responses(
         (status = 200, description = "The view's metadata", body = LoadViewResult),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn create(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     body: Body<CreateViewRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
     let request = CreateView {
         name: body.name,
@@ -105,23 +84,11 @@ pub async fn create(
     params(super::paths::ViewPath),
     responses(
         (status = 200, description = "The view's metadata", body = LoadViewResult),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the view does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
-pub async fn load(
-    state: Data<AppState>,
-    caller: Caller,
-    path: Path<ViewPath>,
-) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.view)?;
+pub async fn load(state: Data<AppState>, view: ViewRef) -> ApiResult<HttpResponse> {
+    let ViewRef { env, ident } = view;
     let view = state.catalog.load_view(&env, &ident).await?;
     view_response(&view)
 }
@@ -145,15 +112,8 @@ pub async fn load(
         (status = "5XX", description = "Server error"),
     ),
 )]
-pub async fn exists(
-    state: Data<AppState>,
-    caller: Caller,
-    path: Path<ViewPath>,
-) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Read)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.view)?;
+pub async fn exists(state: Data<AppState>, view: ViewRef) -> ApiResult<HttpResponse> {
+    let ViewRef { env, ident } = view;
     Ok(match state.catalog.load_view(&env, &ident).await {
         Ok(_) => HttpResponse::NoContent().finish(),
         Err(CatalogError::NoSuchView(_)) => HttpResponse::NotFound().finish(),
@@ -174,28 +134,16 @@ pub async fn exists(
     request_body = CommitViewRequest,
     responses(
         (status = 200, description = "The new metadata", body = LoadViewResult),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the view does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A requirement failed: the view changed since it was loaded (CommitFailedException)", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn replace(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<ViewPath>,
+    view: ViewRef,
     body: Body<CommitViewRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.view)?;
+    let ViewRef { env, ident } = view;
     let body = body?.into_inner();
     let assert_uuids = body
         .requirements
@@ -224,24 +172,11 @@ pub async fn replace(
     params(super::paths::ViewPath, crate::api_docs::IdempotencyKey),
     responses(
         (status = 204, description = "The view was dropped"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the namespace or the view does not exist", body = frazil_openapi::IcebergErrorResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
-pub async fn drop(
-    state: Data<AppState>,
-    caller: Caller,
-    path: Path<ViewPath>,
-) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ident = paths::table(&path.namespace, &path.view)?;
+pub async fn drop(state: Data<AppState>, view: ViewRef) -> ApiResult<HttpResponse> {
+    let ViewRef { env, ident } = view;
     state.catalog.drop_view(&env, &ident).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -258,27 +193,16 @@ pub async fn drop(
     request_body = RenameTableRequest,
     responses(
         (status = 204, description = "The view was renamed"),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment, the source view or the destination namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view already has the destination name", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn rename(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<CatalogPath>,
+    catalog: CatalogRef,
     body: Body<RenameTableRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
+    let env = catalog.env;
     let body = body?.into_inner();
     let from = paths::identifier(body.source.namespace, body.source.name)?;
     let to = paths::identifier(body.destination.namespace, body.destination.name)?;
@@ -298,28 +222,16 @@ pub async fn rename(
     request_body = RegisterViewRequest,
     responses(
         (status = 200, description = "The view's metadata", body = LoadViewResult),
-        (status = 400, response = crate::api_docs::BadRequestErrorResponse),
-        (status = 401, response = crate::api_docs::UnauthorizedResponse),
-        (status = 403, response = crate::api_docs::ForbiddenResponse),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
-        (status = 413, response = crate::api_docs::PayloadTooLargeResponse),
-        (status = 415, response = crate::api_docs::UnsupportedMediaTypeResponse),
-        (status = 422, response = crate::api_docs::IdempotencyKeyConflictResponse),
-        (status = 503, response = crate::api_docs::ServiceUnavailableResponse),
-        (status = "5XX", response = crate::api_docs::ServerErrorResponse),
     ),
 )]
 pub async fn register(
     state: Data<AppState>,
-    caller: Caller,
-    path: Path<NamespacePath>,
+    namespace: NamespaceRef,
     body: Body<RegisterViewRequest>,
 ) -> ApiResult<HttpResponse> {
-    let env = state
-        .environment(&caller, &path.org, &path.env, Access::Write)
-        .await?;
-    let ns = paths::namespace(&path.namespace)?;
+    let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
     let view = state
         .catalog
