@@ -681,6 +681,8 @@ def test_an_unserved_method_is_405_with_allow(ctx, layout):
         ("GET", f"{ctx.prefix(layout)}/tables/rename", {"POST"}),
         ("GET", f"{ctx.server.base_url}/oauth/token", {"POST"}),
         ("GET", f"{ctx.uri(layout)}/v1/oauth/tokens", {"POST"}),
+        ("POST", f"{ctx.server.base_url}/healthz", {"GET"}),
+        ("DELETE", f"{ctx.server.base_url}/readyz", {"GET"}),
     ]
     for method, url, allowed in cases:
         r = requests.request(method, url, headers=bearer(ctx.token("writer")), timeout=TIMEOUT)
