@@ -15,7 +15,8 @@ use super::changes::{Changes, ObjectListener};
 use super::{
     ApiKeyRecord, DropOutcome, IdempotencyClaim, IdempotencyRecord, IdempotentResponse,
     LocationConflict, MetadataStore, MetadataSwap, NamespaceRecord, NewPurge, ObjectKind,
-    ObjectPointer, ObjectRecord, OrganizationRecord, Placement, PurgeTask, SigningKeyRecord,
+    ObjectPointer, ObjectRecord, OrganizationRecord, Placement, ProviderIntegrationRecord,
+    PurgeTask, SigningKeyRecord,
     SwapOutcome,
 };
 use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
@@ -402,6 +403,35 @@ impl MetadataStore for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(pruned.rows_affected())
+    }
+
+    async fn insert_provider_integration(&self, record: &ProviderIntegrationRecord) -> Result<bool> {
+        self.insert_provider_integration_row(record).await
+    }
+
+    async fn provider_integration(
+        &self,
+        env_uid: &str,
+        id: &str,
+    ) -> Result<Option<ProviderIntegrationRecord>> {
+        self.provider_integration_row(env_uid, id).await
+    }
+
+    async fn list_provider_integrations(
+        &self,
+        env_uid: &str,
+    ) -> Result<Vec<ProviderIntegrationRecord>> {
+        self.provider_integration_rows(env_uid).await
+    }
+
+    async fn delete_provider_integration(
+        &self,
+        env_uid: &str,
+        id: &str,
+        in_use: &Placement<'_>,
+    ) -> Result<bool> {
+        self.delete_provider_integration_row(env_uid, id, in_use)
+            .await
     }
 
     async fn has_server_admin(&self) -> Result<bool> {

@@ -165,7 +165,7 @@ impl SqlStore {
     /// Serializes creations and changes of environments until the transaction ends, so that
     /// two at once cannot both find the other's storage free: Postgres locks the table against
     /// writers (readers go on); SQLite takes its single write lock now rather than at the insert.
-    async fn lock_environments(
+    pub(super) async fn lock_environments(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     ) -> Result<()> {
@@ -189,6 +189,10 @@ impl SqlStore {
             tx.rollback().await?;
             return Ok(DropOutcome::NotEmpty);
         }
+        sqlx::query("DELETE FROM provider_integrations WHERE env_uid = $1")
+            .bind(&env.uid)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM api_keys WHERE org_id = $1 AND env_id = $2")
             .bind(&env.org_id)
             .bind(&env.id)
@@ -346,7 +350,7 @@ fn storage_json(env: &Environment) -> Result<String> {
 }
 
 /// Every environment of every organization (a few per tenant), in the caller's transaction.
-async fn all_environments(
+pub(super) async fn all_environments(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
 ) -> Result<Vec<Environment>> {
     let rows = sqlx::query("SELECT uid, org_id, id, name, storage FROM environments")
