@@ -23,7 +23,7 @@ use frazil_storage::{AwsIdentity, Location, StorageConfig, Warehouse};
 pub use api_keys::{verify_secret, ApiKey, IssuedApiKey, NewApiKey};
 pub use commits::TableChange;
 pub use provider_integrations::{
-    generate_external_id, NewProviderIntegration, ProviderIntegration,
+    NewProviderIntegration, ProviderIntegration,
 };
 pub use purge::PurgeOutcome;
 pub use tables::{CreateTable, LoadedTable};

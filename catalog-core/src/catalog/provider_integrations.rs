@@ -35,7 +35,7 @@ pub struct NewProviderIntegration {
 
 /// A fresh external id: 32 bytes from the thread's CSPRNG (ChaCha, seeded by the OS), as 64
 /// lowercase hex digits (within STS's `[\w+=,.@:/-]{2,1224}`).
-pub fn generate_external_id() -> String {
+pub(crate) fn generate_external_id() -> String {
     let bytes: [u8; EXTERNAL_ID_BYTES] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::{is_unique_violation, SqlStore};
+use super::sql::{inserted, SqlStore};
 use super::tenancy_sql::all_environments;
 use super::{Placement, ProviderIntegrationRecord};
 use crate::Result;
@@ -26,7 +26,7 @@ impl SqlStore {
         &self,
         record: &ProviderIntegrationRecord,
     ) -> Result<bool> {
-        let inserted = sqlx::query(
+        let result = sqlx::query(
             "INSERT INTO provider_integrations (env_uid, id, name, customer_role_arn, external_id, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -38,11 +38,7 @@ impl SqlStore {
         .bind(record.created_at_ms)
         .execute(self.pool())
         .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        inserted(result)
     }
 
     pub(super) async fn provider_integration_row(

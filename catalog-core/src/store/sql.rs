@@ -51,6 +51,17 @@ pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_unique_violation())
 }
 
+/// An insert's outcome: `false` when a unique key refused the row (the id is taken).
+pub(super) fn inserted(
+    result: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>,
+) -> Result<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// How SQLite makes a commit durable (its `synchronous` pragma, in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
