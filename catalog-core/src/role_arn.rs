@@ -41,13 +41,17 @@ impl RoleArn {
         let name = path_and_name.rsplit('/').next().unwrap_or_default();
         // IAM's limits: names 1 to 64 of `\w+=,.@-`, paths up to 512 characters.
         if name.is_empty() || name.len() > 64 || !name.chars().all(is_name_char) {
-            return Err(invalid("the role name must be 1 to 64 of letters, digits and +=,.@_-"));
+            return Err(invalid(
+                "the role name must be 1 to 64 of letters, digits and +=,.@_-",
+            ));
         }
         if path_and_name.len() > 512 + 64 || path_and_name.contains("//") {
             return Err(invalid("the role path is malformed"));
         }
         if !path_and_name.chars().all(|c| c == '/' || is_name_char(c)) {
-            return Err(invalid("the role path may hold only letters, digits, '/' and +=,.@_-"));
+            return Err(invalid(
+                "the role path may hold only letters, digits, '/' and +=,.@_-",
+            ));
         }
         Ok(Self {
             partition: partition.to_string(),
@@ -79,7 +83,10 @@ mod tests {
         assert_eq!(arn.account, "123456789012");
         assert_eq!(arn.name, "frazil-access");
         let arn = RoleArn::parse("arn:aws-cn:iam::123456789012:role/team/data/Reader+1@x").unwrap();
-        assert_eq!((arn.partition.as_str(), arn.name.as_str()), ("aws-cn", "Reader+1@x"));
+        assert_eq!(
+            (arn.partition.as_str(), arn.name.as_str()),
+            ("aws-cn", "Reader+1@x")
+        );
         assert!(RoleArn::parse("arn:aws-us-gov:iam::000000000000:role/a").is_ok());
     }
 

@@ -22,9 +22,7 @@ use frazil_storage::{AwsIdentity, Location, StorageConfig, Warehouse};
 
 pub use api_keys::{verify_secret, ApiKey, IssuedApiKey, NewApiKey};
 pub use commits::TableChange;
-pub use provider_integrations::{
-    NewProviderIntegration, ProviderIntegration,
-};
+pub use provider_integrations::{NewProviderIntegration, ProviderIntegration};
 pub use purge::PurgeOutcome;
 pub use tables::{CreateTable, LoadedTable};
 pub use tenancy::{check_id, Cluster, Organization};

@@ -253,7 +253,8 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     async fn delete_environment(&self, env: &Environment) -> Result<DropOutcome>;
 
     /// Adds a provider integration; `false` when its environment has one with that id.
-    async fn insert_provider_integration(&self, record: &ProviderIntegrationRecord) -> Result<bool>;
+    async fn insert_provider_integration(&self, record: &ProviderIntegrationRecord)
+        -> Result<bool>;
     async fn provider_integration(
         &self,
         env_uid: &str,

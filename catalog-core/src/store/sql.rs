@@ -16,8 +16,7 @@ use super::{
     ApiKeyRecord, DropOutcome, IdempotencyClaim, IdempotencyRecord, IdempotentResponse,
     LocationConflict, MetadataStore, MetadataSwap, NamespaceRecord, NewPurge, ObjectKind,
     ObjectPointer, ObjectRecord, OrganizationRecord, Placement, ProviderIntegrationRecord,
-    PurgeTask, SigningKeyRecord,
-    SwapOutcome,
+    PurgeTask, SigningKeyRecord, SwapOutcome,
 };
 use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
 use crate::{CatalogError, Result};
@@ -416,7 +415,10 @@ impl MetadataStore for SqlStore {
         Ok(pruned.rows_affected())
     }
 
-    async fn insert_provider_integration(&self, record: &ProviderIntegrationRecord) -> Result<bool> {
+    async fn insert_provider_integration(
+        &self,
+        record: &ProviderIntegrationRecord,
+    ) -> Result<bool> {
         self.insert_provider_integration_row(record).await
     }
 

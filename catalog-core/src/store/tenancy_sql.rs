@@ -5,9 +5,7 @@ use sqlx::Row;
 
 use uuid::Uuid;
 
-use super::sql::{
-    environment_from_row, inserted, is_unique_violation, now_ms, Backend, SqlStore,
-};
+use super::sql::{environment_from_row, inserted, is_unique_violation, now_ms, Backend, SqlStore};
 use super::{ApiKeyRecord, DropOutcome, OrganizationRecord, Placement, SigningKeyRecord};
 use crate::model::{Environment, NewEnvironment};
 use crate::{CatalogError, Result};
