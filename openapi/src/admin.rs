@@ -87,6 +87,17 @@ pub struct StorageUpdate {
     pub location: Option<String>,
     #[serde(default, deserialize_with = "crate::object::optional_object")]
     pub s3: Option<S3Request>,
+    /// The id of one of the environment's provider integrations, for `s3://` storage; `null`
+    /// removes it. Left out, it is kept.
+    #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(value_type = Option<String>)]
+    pub provider_integration: Option<Option<String>>,
+}
+
+/// `Some(None)` for an explicit `null`, so that an update can tell "remove" from "keep" (a
+/// field left out stays `None` through `#[serde(default)]`).
+fn explicit_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -113,6 +124,8 @@ pub struct S3View {
 pub struct StorageView {
     pub location: String,
     pub s3: Option<S3View>,
+    /// The environment's provider integration, if its storage names one.
+    pub provider_integration: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

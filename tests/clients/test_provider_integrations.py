@@ -17,6 +17,9 @@ import boto3
 import pytest
 
 from conftest import (
+    S3_ACCESS_KEY,
+    S3_REGION,
+    S3_SECRET_KEY,
     AdminClient,
     _database_for,
     assert_iceberg_error,
@@ -24,6 +27,7 @@ from conftest import (
     make_tenant,
     start_server,
     stop_server,
+    unique,
 )
 
 AWS_KEY = "AKIAFRAZILTESTKEY01"
@@ -51,21 +55,31 @@ def aws_env(endpoint: str) -> dict:
 class Restartable:
     """A frazil on one store whose process can be restarted on the same data and database."""
 
-    def __init__(self, store: str, base, db_url: str, env: dict):
-        self.store, self.base, self.db_url, self.env = store, base, db_url, env
-        self.server = start_server(store, base, db_url, env=env)
+    def __init__(self, store: str, base, db_url: str, env: dict, warehouse: str):
+        self.store, self.base, self.db_url, self.env, self.warehouse = store, base, db_url, env, warehouse
+        self.server = start_server(store, base, db_url, warehouse=warehouse, env=env)
 
     def restart(self) -> None:
         stop_server(self.server)
-        self.server = start_server(self.store, self.base, self.db_url, env=self.env)
+        self.server = start_server(self.store, self.base, self.db_url, warehouse=self.warehouse, env=self.env)
 
 
 @pytest.fixture(scope="module")
-def aws(store, moto_s3, tmp_path_factory) -> Iterator[Restartable]:
+def aws(store, moto_s3, s3_bucket, tmp_path_factory) -> Iterator[Restartable]:
+    """A frazil whose environments live in a moto bucket (reached with its own S3 settings) and
+    whose own AWS identity is moto's STS answer for AWS_KEY."""
     base = tmp_path_factory.mktemp(f"frazil-pi-{store}")
     cleanups: list[Callable[[], None]] = []
+    s3 = {
+        "FRAZIL_S3_ENDPOINT": moto_s3.endpoint,
+        "FRAZIL_S3_REGION": S3_REGION,
+        "FRAZIL_S3_ACCESS_KEY_ID": S3_ACCESS_KEY,
+        "FRAZIL_S3_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+        "FRAZIL_S3_PATH_STYLE": "true",
+        "FRAZIL_S3_ALLOW_HTTP": "true",
+    }
     try:
-        running = Restartable(store, base, _database_for(store, base, cleanups), aws_env(moto_s3.endpoint))
+        running = Restartable(store, base, _database_for(store, base, cleanups), {**aws_env(moto_s3.endpoint), **s3}, f"s3://{s3_bucket}/warehouse")
         try:
             yield running
         finally:
@@ -168,6 +182,58 @@ def test_external_id_is_stable_across_gets_and_restarts(aws):
     admin = AdminClient(aws.server)
     after = admin.call("GET", f"{path(t.org, t.env)}/pi-stable", expect=200).json()
     assert after == created
+
+
+def test_environment_storage_names_an_integration(aws):
+    """PATCH storage.provider_integration (a server administrator's, like every storage
+    setting): shown in GET; the integration cannot be deleted while named (409); null removes it."""
+    server = aws.server
+    admin = AdminClient(server)
+    t = make_tenant(server, admin, server.base_dir)
+    assert t.info["storage"]["location"].startswith("s3://") and t.info["storage"]["provider_integration"] is None, t.info
+    create(admin, t.org, t.env, id="pi-used")
+    env_path = f"/organizations/{t.org}/environments/{t.env}"
+
+    patched = admin.call("PATCH", env_path, json={"storage": {"provider_integration": "pi-used"}}, expect=200).json()
+    assert patched["storage"]["provider_integration"] == "pi-used"
+    assert patched["storage"]["location"] == t.info["storage"]["location"] and patched["storage"]["s3"] == t.info["storage"]["s3"]
+    assert admin.call("GET", env_path, expect=200).json()["storage"]["provider_integration"] == "pi-used"
+    # a rename keeps it
+    assert admin.call("PATCH", env_path, json={"name": "renamed"}, expect=200).json()["storage"]["provider_integration"] == "pi-used"
+
+    err = assert_iceberg_error(admin.call("DELETE", f"{path(t.org, t.env)}/pi-used"), 409, "AlreadyExistsException")
+    assert "pi-used" in err["message"] and t.env in err["message"], err
+    admin.call("GET", f"{path(t.org, t.env)}/pi-used", expect=200)
+
+    # an integration of another environment, or none, is 400 naming the field; nothing changes
+    other = make_tenant(server, admin, server.base_dir, org=t.org)
+    create(admin, t.org, other.env, id="pi-other")
+    for missing in ("pi-other", "pi-nope"):
+        r = admin.call("PATCH", env_path, json={"storage": {"provider_integration": missing}})
+        assert "storage.provider_integration" in assert_iceberg_error(r, 400, "BadRequestException")["message"]
+    assert admin.call("GET", env_path, expect=200).json()["storage"]["provider_integration"] == "pi-used"
+    # environment admins do not choose storage
+    env_admin = admin.create_key(t.org, t.env, "admin")
+    env_api = AdminClient(server, fetch_token(f"{t.catalog_uri}/v1/oauth/tokens", env_admin["key"], env_admin["secret"]))
+    assert_iceberg_error(env_api.call("PATCH", env_path, json={"storage": {"provider_integration": None}}), 403, "ForbiddenException")
+
+    cleared = admin.call("PATCH", env_path, json={"storage": {"provider_integration": None}}, expect=200).json()
+    assert cleared["storage"]["provider_integration"] is None
+    admin.call("DELETE", f"{path(t.org, t.env)}/pi-used", expect=204)
+
+
+def test_only_s3_storage_names_an_integration(aws):
+    server = aws.server
+    admin = AdminClient(server)
+    org = make_tenant(server, admin, server.base_dir).org
+    local = (server.storage_root / unique("local")).as_uri()
+    env = admin.create_env(org, unique("local").replace("_", "-"), location=local)
+    create(admin, org, env["id"], id="pi-local")
+    r = admin.call("PATCH", f"/organizations/{org}/environments/{env['id']}", json={"storage": {"provider_integration": "pi-local"}})
+    assert "s3://" in assert_iceberg_error(r, 400, "BadRequestException")["message"]
+    # creating an environment cannot name one (its integrations do not exist yet)
+    r = admin.call("POST", f"/organizations/{org}/environments", json={"name": "x", "storage": {"location": local + "-2", "provider_integration": "pi-local"}})
+    assert_iceberg_error(r, 400)
 
 
 def test_who_may_manage_integrations(aws):

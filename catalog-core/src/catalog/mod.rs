@@ -155,6 +155,7 @@ impl Catalog {
             storage: StorageConfig {
                 location: root_location.join(org).join(env).to_string(),
                 s3: root.s3,
+                provider_integration: None,
             },
         };
         // The server's own configuration places it: no tenant chose this location.

@@ -3,6 +3,8 @@
 //! knows the id the customer's trust policy requires, so no other Frazil tenant can get Frazil
 //! to assume that role). Managed per environment through the admin API.
 
+use frazil_storage::StorageConfig;
+
 use super::tenancy::{check_id, generate_id};
 use super::Catalog;
 use crate::model::Environment;
@@ -40,11 +42,9 @@ pub(crate) fn generate_external_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Whether `env`'s storage names integration `id`. Hook for the next step of issue 15:
-/// environments' storage does not name a provider integration yet, so none is in use; when
-/// `storage.provider_integration` arrives, this compares it.
-fn uses_integration(_env: &Environment, _id: &str) -> bool {
-    false
+/// Whether `env`'s storage names integration `id` (later: or a catalog integration does).
+fn uses_integration(env: &Environment, id: &str) -> bool {
+    env.storage.provider_integration.as_deref() == Some(id)
 }
 
 impl Catalog {
@@ -121,6 +121,32 @@ impl Catalog {
             Ok(())
         } else {
             Err(no_such_integration(env, id))
+        }
+    }
+
+    /// 400 naming `storage.provider_integration` unless the integration that `storage` names is
+    /// one of `env`'s and the storage is on S3. (A delete of that integration racing this
+    /// change may still win; the role is only named, not assumed, until the next step.)
+    pub(super) async fn check_provider_integration(
+        &self,
+        env: &Environment,
+        storage: &StorageConfig,
+    ) -> Result<()> {
+        let Some(id) = &storage.provider_integration else {
+            return Ok(());
+        };
+        if !storage.location.starts_with("s3") {
+            return Err(CatalogError::BadRequest(format!(
+                "storage.provider_integration needs s3:// storage, not {}",
+                storage.location
+            )));
+        }
+        match self.store.provider_integration(&env.uid, id).await? {
+            Some(_) => Ok(()),
+            None => Err(CatalogError::BadRequest(format!(
+                "storage.provider_integration: {}",
+                no_such_integration(env, id)
+            ))),
         }
     }
 
