@@ -96,7 +96,9 @@ pub struct StorageUpdate {
 
 /// `Some(None)` for an explicit `null`, so that an update can tell "remove" from "keep" (a
 /// field left out stays `None` through `#[serde(default)]`).
-fn explicit_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+fn explicit_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
