@@ -17,14 +17,12 @@ import boto3
 import pytest
 
 from conftest import (
-    S3_ACCESS_KEY,
-    S3_REGION,
-    S3_SECRET_KEY,
     AdminClient,
     _database_for,
     assert_iceberg_error,
     fetch_token,
     make_tenant,
+    moto_s3_settings,
     start_server,
     stop_server,
     unique,
@@ -70,16 +68,8 @@ def aws(store, moto_s3, s3_bucket, tmp_path_factory) -> Iterator[Restartable]:
     whose own AWS identity is moto's STS answer for AWS_KEY."""
     base = tmp_path_factory.mktemp(f"frazil-pi-{store}")
     cleanups: list[Callable[[], None]] = []
-    s3 = {
-        "FRAZIL_S3_ENDPOINT": moto_s3.endpoint,
-        "FRAZIL_S3_REGION": S3_REGION,
-        "FRAZIL_S3_ACCESS_KEY_ID": S3_ACCESS_KEY,
-        "FRAZIL_S3_SECRET_ACCESS_KEY": S3_SECRET_KEY,
-        "FRAZIL_S3_PATH_STYLE": "true",
-        "FRAZIL_S3_ALLOW_HTTP": "true",
-    }
     try:
-        running = Restartable(store, base, _database_for(store, base, cleanups), {**aws_env(moto_s3.endpoint), **s3}, f"s3://{s3_bucket}/warehouse")
+        running = Restartable(store, base, _database_for(store, base, cleanups), {**aws_env(moto_s3.endpoint), **moto_s3_settings(moto_s3)}, f"s3://{s3_bucket}/warehouse")
         try:
             yield running
         finally:
