@@ -7,6 +7,7 @@ mod commit;
 mod error;
 mod model;
 mod not_found;
+mod role_arn;
 mod secrets;
 mod storage_policy;
 pub mod store;
@@ -15,11 +16,13 @@ mod view;
 pub use access::{Access, Principal, Role};
 pub use catalog::{
     check_id, verify_secret, ApiKey, Catalog, Cluster, CreateTable, CreateView, IssuedApiKey,
-    LoadedTable, LoadedView, NewApiKey, Organization, PurgeOutcome, TableChange, ViewChange,
+    LoadedTable, LoadedView, NewApiKey, NewProviderIntegration, Organization, ProviderIntegration,
+    PurgeOutcome, TableChange, ViewChange,
 };
 pub use error::{CatalogError, Result};
 pub use model::{
     Environment, NamespaceIdent, NewEnvironment, Page, PageRequest, PropertiesUpdate, TableIdent,
 };
+pub use role_arn::RoleArn;
 pub use secrets::MasterKey;
 pub use storage_policy::StoragePolicy;

@@ -74,6 +74,7 @@ impl StoragePolicy {
         Ok(StorageConfig {
             location: root.join(org).join(env).to_string(),
             s3: settings.s3.clone(),
+            provider_integration: None,
         })
     }
 
@@ -195,6 +196,7 @@ mod tests {
         StorageConfig {
             location: location.into(),
             s3: None,
+            provider_integration: None,
         }
     }
 

@@ -14,6 +14,7 @@ fn local(h: &Harness, name: &str) -> StorageConfig {
             .expect("an absolute path")
             .to_string(),
         s3: None,
+        provider_integration: None,
     }
 }
 
@@ -64,6 +65,7 @@ async fn only_server_admins_choose_storage_and_it_never_overlaps() {
         let outside = StorageConfig {
             location: "file:///tmp/frazil-outside".into(),
             s3: None,
+            provider_integration: None,
         };
         let refused = c
             .create_environment(

@@ -77,7 +77,7 @@ pub struct IcebergApi;
     info(
         title = "Frazil admin API",
         version = env!("CARGO_PKG_VERSION"),
-        description = "Organizations, environments, Kafka clusters and API keys. Every operation \
+        description = "Organizations, environments, Kafka clusters, API keys and provider integrations. Every operation \
             needs a token of an admin API key whose scope covers the resource (a server \
             administrator key for organizations): get one from `POST /oauth/token` with the \
             key's id and secret (OAuth2 client credentials). Errors carry the Iceberg error body \
@@ -103,6 +103,10 @@ pub struct IcebergApi;
         crate::admin::keys::create_environment_key,
         crate::admin::keys::list_environment_keys,
         crate::admin::keys::revoke_environment_key,
+        crate::admin::providers::create_provider_integration,
+        crate::admin::providers::list_provider_integrations,
+        crate::admin::providers::get_provider_integration,
+        crate::admin::providers::delete_provider_integration,
         crate::auth::oauth::token,
     ),
     components(
@@ -124,6 +128,7 @@ pub struct IcebergApi;
         (name = "Environments", description = "An organization's catalogs, each with its storage"),
         (name = "Clusters", description = "Kafka clusters: the top-level namespaces of an environment"),
         (name = "API keys", description = "Credentials of organizations and environments"),
+        (name = "Provider integrations", description = "IAM roles of customers' AWS accounts that Frazil assumes, with the external id their trust policies require"),
         (name = "OAuth2 API", description = "Access tokens for API keys"),
     ),
 )]

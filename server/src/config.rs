@@ -187,7 +187,11 @@ impl Config {
             access_key_id: self.s3_access_key_id.clone(),
             secret_access_key: self.s3_secret_access_key.clone(),
         });
-        Ok(StorageConfig { location, s3 })
+        Ok(StorageConfig {
+            location,
+            s3,
+            provider_integration: None,
+        })
     }
 
     pub fn public_url(&self) -> String {

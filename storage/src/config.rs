@@ -8,6 +8,10 @@ pub struct StorageConfig {
     pub location: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Settings>,
+    /// The id of the environment's provider integration (the customer's IAM role Frazil will
+    /// assume for this storage); only on `s3://` storage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_integration: Option<String>,
 }
 
 /// S3 (or S3-compatible) connection settings. Without static keys the standard AWS credential

@@ -1,11 +1,14 @@
 //! Object storage for Frazil: where an environment keeps its tables, and the metadata files of
-//! those tables. Every object-store call of the project lives in this crate.
+//! those tables, and Frazil's own AWS identity. Every object-store and AWS SDK call of the
+//! project lives in this crate.
 
+mod aws;
 mod config;
 mod location;
 mod probe;
 mod warehouse;
 
+pub use aws::{trust_principal, AwsIdentity};
 pub use config::{S3Settings, StorageConfig};
 pub use location::{metadata_file_name, table_location, version_of, Location};
 pub use warehouse::Warehouse;

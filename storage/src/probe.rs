@@ -93,6 +93,7 @@ mod tests {
         Warehouse::new(StorageConfig {
             location: location.to_string(),
             s3: None,
+            provider_integration: None,
         })
         .unwrap()
     }

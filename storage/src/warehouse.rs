@@ -228,6 +228,7 @@ mod tests {
         Warehouse::new(StorageConfig {
             location: url.to_string(),
             s3: None,
+            provider_integration: None,
         })
         .unwrap()
     }
@@ -321,6 +322,7 @@ mod tests {
         let warehouse = Warehouse::new(StorageConfig {
             location: url::Url::from_directory_path(&env_dir).unwrap().to_string(),
             s3: None,
+            provider_integration: None,
         })
         .unwrap();
         let env_url = warehouse.root().to_string();

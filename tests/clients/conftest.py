@@ -688,6 +688,18 @@ def s3_bucket(moto_s3: MotoS3) -> str:
     return bucket
 
 
+def moto_s3_settings(moto: MotoS3) -> dict:
+    """The server's S3 settings (environment variables) for storage on moto."""
+    return {
+        "FRAZIL_S3_ENDPOINT": moto.endpoint,
+        "FRAZIL_S3_REGION": S3_REGION,
+        "FRAZIL_S3_ACCESS_KEY_ID": S3_ACCESS_KEY,
+        "FRAZIL_S3_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+        "FRAZIL_S3_PATH_STYLE": "true",
+        "FRAZIL_S3_ALLOW_HTTP": "true",
+    }
+
+
 @pytest.fixture(scope="module")
 def s3_server(store: str, moto_s3: MotoS3, s3_bucket: str, tmp_path_factory) -> Iterator[FrazilServer]:
     """A frazil per store whose warehouse is s3://<bucket>/warehouse on moto."""
@@ -695,15 +707,7 @@ def s3_server(store: str, moto_s3: MotoS3, s3_bucket: str, tmp_path_factory) -> 
     cleanups: list[Callable[[], None]] = []
     try:
         db_url = _database_for(store, base, cleanups)
-        env = {
-            "FRAZIL_S3_ENDPOINT": moto_s3.endpoint,
-            "FRAZIL_S3_REGION": S3_REGION,
-            "FRAZIL_S3_ACCESS_KEY_ID": S3_ACCESS_KEY,
-            "FRAZIL_S3_SECRET_ACCESS_KEY": S3_SECRET_KEY,
-            "FRAZIL_S3_PATH_STYLE": "true",
-            "FRAZIL_S3_ALLOW_HTTP": "true",
-        }
-        srv = start_server(store, base, db_url, warehouse=f"s3://{s3_bucket}/warehouse", env=env)
+        srv = start_server(store, base, db_url, warehouse=f"s3://{s3_bucket}/warehouse", env=moto_s3_settings(moto_s3))
         srv.extra["bucket"] = s3_bucket
         try:
             yield srv

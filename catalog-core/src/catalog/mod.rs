@@ -6,6 +6,7 @@ mod locks;
 mod metadata_cache;
 mod namespaces;
 mod pointer_cache;
+mod provider_integrations;
 mod purge;
 mod tables;
 mod tenancy;
@@ -17,10 +18,11 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use frazil_storage::{Location, StorageConfig, Warehouse};
+use frazil_storage::{AwsIdentity, Location, StorageConfig, Warehouse};
 
 pub use api_keys::{verify_secret, ApiKey, IssuedApiKey, NewApiKey};
 pub use commits::TableChange;
+pub use provider_integrations::{NewProviderIntegration, ProviderIntegration};
 pub use purge::PurgeOutcome;
 pub use tables::{CreateTable, LoadedTable};
 pub use tenancy::{check_id, Cluster, Organization};
@@ -64,6 +66,8 @@ pub struct Catalog {
     purge: purge::PurgeQueue,
     /// Where environments may keep their tables (the server's `storage_roots`).
     storage_policy: StoragePolicy,
+    /// Frazil's own AWS principal, shown with provider integrations (looked up on first use).
+    aws_identity: Arc<AwsIdentity>,
 }
 
 impl Catalog {
@@ -90,6 +94,7 @@ impl Catalog {
             master_key: None,
             purge: purge::PurgeQueue::default(),
             storage_policy: StoragePolicy::default(),
+            aws_identity: Arc::default(),
         }
     }
 
@@ -150,6 +155,7 @@ impl Catalog {
             storage: StorageConfig {
                 location: root_location.join(org).join(env).to_string(),
                 s3: root.s3,
+                provider_integration: None,
             },
         };
         // The server's own configuration places it: no tenant chose this location.

@@ -184,6 +184,7 @@ impl Catalog {
                 self.storage_policy.check_not_protected(&storage.location)?;
                 self.check_empty_before_move(&current).await?;
             }
+            self.check_provider_integration(&current, &storage).await?;
             check_usable(&storage).await?;
             current.storage = storage;
         }

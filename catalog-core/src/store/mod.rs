@@ -4,6 +4,7 @@
 
 mod changes;
 mod idempotency_sql;
+mod provider_sql;
 mod purge_sql;
 mod sql;
 mod tenancy_sql;
@@ -171,6 +172,17 @@ pub struct ApiKeyRecord {
     pub revoked_at_ms: Option<i64>,
 }
 
+/// A provider integration as stored: an environment's IAM role to assume, and its external id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderIntegrationRecord {
+    pub env_uid: String,
+    pub id: String,
+    pub name: String,
+    pub customer_role_arn: String,
+    pub external_id: String,
+    pub created_at_ms: i64,
+}
+
 /// A token signing key pair (Ed25519), as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
@@ -239,6 +251,29 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     async fn update_environment(&self, env: &Environment, placement: &Placement<'_>) -> Result<()>;
     /// Deletes an environment without namespaces, and its API keys.
     async fn delete_environment(&self, env: &Environment) -> Result<DropOutcome>;
+
+    /// Adds a provider integration; `false` when its environment has one with that id.
+    async fn insert_provider_integration(&self, record: &ProviderIntegrationRecord)
+        -> Result<bool>;
+    async fn provider_integration(
+        &self,
+        env_uid: &str,
+        id: &str,
+    ) -> Result<Option<ProviderIntegrationRecord>>;
+    /// An environment's provider integrations, by id.
+    async fn list_provider_integrations(
+        &self,
+        env_uid: &str,
+    ) -> Result<Vec<ProviderIntegrationRecord>>;
+    /// Deletes a provider integration; `false` when it does not exist. `in_use` sees every
+    /// environment while no environment can be changed (none can start using it meanwhile),
+    /// and may refuse.
+    async fn delete_provider_integration(
+        &self,
+        env_uid: &str,
+        id: &str,
+        in_use: &Placement<'_>,
+    ) -> Result<bool>;
 
     /// Adds an API key; `false` when the id is taken.
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<bool>;

@@ -15,8 +15,8 @@ use super::changes::{Changes, ObjectListener};
 use super::{
     ApiKeyRecord, DropOutcome, IdempotencyClaim, IdempotencyRecord, IdempotentResponse,
     LocationConflict, MetadataStore, MetadataSwap, NamespaceRecord, NewPurge, ObjectKind,
-    ObjectPointer, ObjectRecord, OrganizationRecord, Placement, PurgeTask, SigningKeyRecord,
-    SwapOutcome,
+    ObjectPointer, ObjectRecord, OrganizationRecord, Placement, ProviderIntegrationRecord,
+    PurgeTask, SigningKeyRecord, SwapOutcome,
 };
 use crate::model::{Environment, NamespaceIdent, NewEnvironment, Properties};
 use crate::{CatalogError, Result};
@@ -48,6 +48,17 @@ pub(super) fn now_ms() -> i64 {
 pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_unique_violation())
+}
+
+/// An insert's outcome: `false` when a unique key refused the row (the id is taken).
+pub(super) fn inserted(
+    result: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>,
+) -> Result<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// How SQLite makes a commit durable (its `synchronous` pragma, in WAL mode).
@@ -402,6 +413,38 @@ impl MetadataStore for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(pruned.rows_affected())
+    }
+
+    async fn insert_provider_integration(
+        &self,
+        record: &ProviderIntegrationRecord,
+    ) -> Result<bool> {
+        self.insert_provider_integration_row(record).await
+    }
+
+    async fn provider_integration(
+        &self,
+        env_uid: &str,
+        id: &str,
+    ) -> Result<Option<ProviderIntegrationRecord>> {
+        self.provider_integration_row(env_uid, id).await
+    }
+
+    async fn list_provider_integrations(
+        &self,
+        env_uid: &str,
+    ) -> Result<Vec<ProviderIntegrationRecord>> {
+        self.provider_integration_rows(env_uid).await
+    }
+
+    async fn delete_provider_integration(
+        &self,
+        env_uid: &str,
+        id: &str,
+        in_use: &Placement<'_>,
+    ) -> Result<bool> {
+        self.delete_provider_integration_row(env_uid, id, in_use)
+            .await
     }
 
     async fn has_server_admin(&self) -> Result<bool> {

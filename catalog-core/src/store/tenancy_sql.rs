@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use uuid::Uuid;
 
-use super::sql::{environment_from_row, is_unique_violation, now_ms, Backend, SqlStore};
+use super::sql::{environment_from_row, inserted, is_unique_violation, now_ms, Backend, SqlStore};
 use super::{ApiKeyRecord, DropOutcome, OrganizationRecord, Placement, SigningKeyRecord};
 use crate::model::{Environment, NewEnvironment};
 use crate::{CatalogError, Result};
@@ -42,18 +42,14 @@ impl SqlStore {
         name: &str,
         now: i64,
     ) -> Result<bool> {
-        let inserted =
+        let result =
             sqlx::query("INSERT INTO organizations (id, name, created_at_ms) VALUES ($1, $2, $3)")
                 .bind(id)
                 .bind(name)
                 .bind(now)
                 .execute(self.pool())
                 .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        inserted(result)
     }
 
     pub(super) async fn organization_row(&self, id: &str) -> Result<Option<OrganizationRecord>> {
@@ -122,7 +118,7 @@ impl SqlStore {
         let (_writing, mut tx) = self.write_transaction().await?;
         self.lock_environments(&mut tx).await?;
         placement(&all_environments(&mut tx).await?)?;
-        let inserted = sqlx::query(
+        let result = sqlx::query(
             "INSERT INTO environments (uid, org_id, id, name, storage, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&created.uid)
@@ -133,7 +129,7 @@ impl SqlStore {
         .bind(now_ms())
         .execute(&mut *tx)
         .await;
-        match inserted {
+        match result {
             Ok(_) => {
                 tx.commit().await?;
                 Ok(Some(created))
@@ -165,7 +161,7 @@ impl SqlStore {
     /// Serializes creations and changes of environments until the transaction ends, so that
     /// two at once cannot both find the other's storage free: Postgres locks the table against
     /// writers (readers go on); SQLite takes its single write lock now rather than at the insert.
-    async fn lock_environments(
+    pub(super) async fn lock_environments(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     ) -> Result<()> {
@@ -179,6 +175,11 @@ impl SqlStore {
 
     pub(super) async fn delete_environment_row(&self, env: &Environment) -> Result<DropOutcome> {
         let mut tx = self.pool().begin().await?;
+        // Its integrations go first (they refer to it); a refused delete rolls them back.
+        sqlx::query("DELETE FROM provider_integrations WHERE env_uid = $1")
+            .bind(&env.uid)
+            .execute(&mut *tx)
+            .await?;
         let deleted = sqlx::query(
             "DELETE FROM environments WHERE uid = $1 AND NOT EXISTS (SELECT 1 FROM namespaces n WHERE n.env_uid = $1)",
         )
@@ -199,7 +200,7 @@ impl SqlStore {
     }
 
     pub(super) async fn insert_api_key_row(&self, key: &ApiKeyRecord) -> Result<bool> {
-        let inserted = sqlx::query(
+        let result = sqlx::query(
             "INSERT INTO api_keys (id, org_id, env_id, role, description, secret_hash, created_at_ms, expires_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -213,11 +214,7 @@ impl SqlStore {
         .bind(key.expires_at_ms)
         .execute(self.pool())
         .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        inserted(result)
     }
 
     pub(super) async fn api_key_row(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
@@ -346,7 +343,7 @@ fn storage_json(env: &Environment) -> Result<String> {
 }
 
 /// Every environment of every organization (a few per tenant), in the caller's transaction.
-async fn all_environments(
+pub(super) async fn all_environments(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
 ) -> Result<Vec<Environment>> {
     let rows = sqlx::query("SELECT uid, org_id, id, name, storage FROM environments")

@@ -63,6 +63,7 @@ impl Harness {
         let root = StorageConfig {
             location: warehouse.to_string(),
             s3: None,
+            provider_integration: None,
         };
         let policy = StoragePolicy::new(vec![root.clone()]).unwrap();
         let catalog = Catalog::new(Arc::new(store.clone())).with_storage_policy(policy);

@@ -47,6 +47,7 @@ pub fn environment(env: Environment, public_url: &str) -> wire::Environment {
         storage: wire::StorageView {
             location: env.storage.location,
             s3,
+            provider_integration: env.storage.provider_integration,
         },
     }
 }
@@ -73,6 +74,7 @@ pub fn storage(request: wire::StorageRequest) -> StorageConfig {
     StorageConfig {
         location: request.location,
         s3,
+        provider_integration: None,
     }
 }
 
@@ -82,6 +84,10 @@ pub fn storage_update(current: &StorageConfig, update: wire::StorageUpdate) -> S
         s3: match update.s3 {
             Some(s3) => Some(merge_s3(current.s3.clone(), s3)),
             None => current.s3.clone(),
+        },
+        provider_integration: match update.provider_integration {
+            Some(chosen) => chosen,
+            None => current.provider_integration.clone(),
         },
     }
 }

@@ -1,9 +1,11 @@
-//! The admin REST API (`/admin/v1`): organizations, environments, Kafka clusters and API keys.
+//! The admin REST API (`/admin/v1`): organizations, environments, Kafka clusters, API keys and
+//! provider integrations.
 //! Every route needs an admin token whose scope covers the resource.
 
 mod convert;
 // `pub(crate)`: the OpenAPI documents (`crate::api_docs`) name the handlers.
 pub(crate) mod keys;
+pub(crate) mod providers;
 pub(crate) mod tenancy;
 
 use actix_web::web::{self, ServiceConfig};
@@ -74,6 +76,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .service(
         admin(&format!("{ENV}/api-keys/{{key}}"))
             .route(web::delete().to(keys::revoke_environment_key)),
+    )
+    .service(
+        admin(&format!("{ENV}/provider-integrations"))
+            .route(web::post().to(providers::create_provider_integration))
+            .route(web::get().to(providers::list_provider_integrations)),
+    )
+    .service(
+        admin(&format!("{ENV}/provider-integrations/{{integration}}"))
+            .route(web::get().to(providers::get_provider_integration))
+            .route(web::delete().to(providers::delete_provider_integration)),
     )
     .service(
         admin(&format!("{ORG}/api-keys"))

@@ -281,7 +281,9 @@ pub async fn get_environment(
         and `s3` fields are merged one by one. Only a server administrator may change storage, below \
         a configured root. The location may move only while the environment holds no namespace, \
         and not onto another environment's storage or the server's own files (409); the server \
-        must be able to write, read back and delete a file at the new storage (400 naming the cause).",
+        must be able to write, read back and delete a file at the new storage (400 naming the cause). \
+        `storage.provider_integration` names one of the environment's provider integrations for \
+        `s3://` storage (400 naming the field otherwise); `null` removes it.",
     params(super::EnvPath),
     request_body = wire::UpdateEnvironmentRequest,
     responses(

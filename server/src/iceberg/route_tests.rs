@@ -31,7 +31,15 @@ async fn app_state(dir: &std::path::Path) -> AppState {
     );
     let location = url::Url::from_directory_path(dir).unwrap().to_string();
     catalog
-        .ensure_environment("default", "default", StorageConfig { location, s3: None })
+        .ensure_environment(
+            "default",
+            "default",
+            StorageConfig {
+                location,
+                s3: None,
+                provider_integration: None,
+            },
+        )
         .await
         .unwrap();
     let auth = Arc::new(
