@@ -7,7 +7,7 @@ use frazil_openapi::admin as wire;
 use serde::Deserialize;
 
 use super::convert;
-use super::{EnvPath, OrgPath};
+use super::{administered, EnvPath, OrgPath};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -121,13 +121,7 @@ pub async fn list_environment_keys(
     caller: Caller,
     path: Path<EnvPath>,
 ) -> ApiResult<Json<wire::ApiKeyList>> {
-    caller
-        .0
-        .authorize(&path.org, Some(&path.env), Access::Admin)?;
-    state
-        .catalog
-        .admin_environment(&path.org, &path.env)
-        .await?;
+    administered(&state, &caller, &path.org, &path.env).await?;
     list(&state, &path.org, Some(&path.env)).await
 }
 

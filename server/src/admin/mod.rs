@@ -11,9 +11,24 @@ pub(crate) mod tenancy;
 use actix_web::web::{self, ServiceConfig};
 use serde::Deserialize;
 
-use frazil_catalog::Access;
+use frazil_catalog::{Access, Environment};
 
 use crate::app::resource;
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// The environment `{org}/{env}`, once the caller is known to administer it (a foreign or
+/// missing one reads as missing).
+async fn administered(
+    state: &AppState,
+    caller: &Caller,
+    org: &str,
+    env: &str,
+) -> ApiResult<Environment> {
+    caller.0.authorize(org, Some(env), Access::Admin)?;
+    Ok(state.catalog.admin_environment(org, env).await?)
+}
 
 /// `{org}` of the organization routes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -4,12 +4,12 @@
 
 use actix_web::web::{Data, Json, Path};
 use actix_web::HttpResponse;
-use frazil_catalog::{Access, Environment, NewProviderIntegration, ProviderIntegration};
+use frazil_catalog::{NewProviderIntegration, ProviderIntegration};
 use frazil_openapi::admin as wire;
 use serde::Deserialize;
 
 use super::convert;
-use super::EnvPath;
+use super::{administered, EnvPath};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -26,16 +26,6 @@ pub struct IntegrationPath {
 }
 
 /// The environment, once the caller is known to administer it.
-async fn administered(
-    state: &AppState,
-    caller: &Caller,
-    org: &str,
-    env: &str,
-) -> ApiResult<Environment> {
-    caller.0.authorize(org, Some(env), Access::Admin)?;
-    Ok(state.catalog.admin_environment(org, env).await?)
-}
-
 fn shown(integration: ProviderIntegration) -> wire::ProviderIntegration {
     wire::ProviderIntegration {
         id: integration.id,

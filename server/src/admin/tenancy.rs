@@ -7,7 +7,7 @@ use frazil_openapi::admin as wire;
 use serde::Deserialize;
 
 use super::convert;
-use super::{EnvPath, OrgPath};
+use super::{administered, EnvPath, OrgPath};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -261,13 +261,7 @@ pub async fn get_environment(
     caller: Caller,
     path: Path<EnvPath>,
 ) -> ApiResult<Json<wire::Environment>> {
-    caller
-        .0
-        .authorize(&path.org, Some(&path.env), Access::Admin)?;
-    let env = state
-        .catalog
-        .admin_environment(&path.org, &path.env)
-        .await?;
+    let env = administered(&state, &caller, &path.org, &path.env).await?;
     Ok(Json(convert::environment(env, &state.public_url)))
 }
 
@@ -304,6 +298,7 @@ pub async fn update_environment(
     path: Path<EnvPath>,
     body: crate::error::Body<wire::UpdateEnvironmentRequest>,
 ) -> ApiResult<Json<wire::Environment>> {
+    // Refused callers learn nothing from a malformed body: authorize before parsing it.
     caller
         .0
         .authorize(&path.org, Some(&path.env), Access::Admin)?;
@@ -380,13 +375,7 @@ pub async fn register_cluster(
     path: Path<EnvPath>,
     body: crate::error::Body<wire::RegisterClusterRequest>,
 ) -> ApiResult<HttpResponse> {
-    caller
-        .0
-        .authorize(&path.org, Some(&path.env), Access::Admin)?;
-    let env = state
-        .catalog
-        .admin_environment(&path.org, &path.env)
-        .await?;
+    let env = administered(&state, &caller, &path.org, &path.env).await?;
     let body = body?.into_inner();
     let cluster = state
         .catalog
@@ -421,13 +410,7 @@ pub async fn list_clusters(
     caller: Caller,
     path: Path<EnvPath>,
 ) -> ApiResult<Json<wire::ClusterList>> {
-    caller
-        .0
-        .authorize(&path.org, Some(&path.env), Access::Admin)?;
-    let env = state
-        .catalog
-        .admin_environment(&path.org, &path.env)
-        .await?;
+    let env = administered(&state, &caller, &path.org, &path.env).await?;
     let clusters = state.catalog.clusters(&env).await?;
     Ok(Json(wire::ClusterList {
         clusters: clusters
@@ -463,13 +446,7 @@ pub async fn delete_cluster(
     caller: Caller,
     path: Path<ClusterPath>,
 ) -> ApiResult<HttpResponse> {
-    caller
-        .0
-        .authorize(&path.org, Some(&path.env), Access::Admin)?;
-    let env = state
-        .catalog
-        .admin_environment(&path.org, &path.env)
-        .await?;
+    let env = administered(&state, &caller, &path.org, &path.env).await?;
     state
         .catalog
         .delete_cluster(&env, &path.cluster)

@@ -638,20 +638,22 @@ mod tests {
         let config = HashMap::from([("s3.endpoint".to_string(), "http://s3\"x".to_string())]);
         let raw_metadata: &RawValue = serde_json::from_str(metadata).unwrap();
         for location in [Some("file:///w/t/metadata/00001-a.metadata.json"), None] {
-            let expected = serde_json::to_vec(&LoadTableResult {
+            let mut expected = serde_json::to_vec(&LoadTableResult {
                 metadata_location: location,
                 metadata: raw_metadata,
                 config: config.clone(),
             })
             .unwrap();
+            expected.push(b'\n');
             let body = reply::body(location, metadata, Some(&config)).unwrap();
             assert_eq!(body, expected);
         }
-        let expected = serde_json::to_vec(&CommitTableResponse {
+        let mut expected = serde_json::to_vec(&CommitTableResponse {
             metadata_location: "file:///w/t/metadata/00001-a.metadata.json",
             metadata: raw_metadata,
         })
         .unwrap();
+        expected.push(b'\n');
         let body = reply::body(
             Some("file:///w/t/metadata/00001-a.metadata.json"),
             metadata,
