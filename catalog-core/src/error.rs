@@ -60,6 +60,10 @@ pub enum CatalogError {
     /// The metadata file was written but whether the store recorded it is unknown.
     #[error("Commit state is unknown: {0}")]
     CommitStateUnknown(String),
+    /// A service the request needs (STS for a provider integration's role) failed or did not
+    /// answer: the client may retry later. The message names what failed, never a secret.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }

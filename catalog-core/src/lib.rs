@@ -17,7 +17,7 @@ pub use access::{Access, Principal, Role};
 pub use catalog::{
     check_id, verify_secret, ApiKey, Catalog, Cluster, CreateTable, CreateView, IssuedApiKey,
     LoadedTable, LoadedView, NewApiKey, NewProviderIntegration, Organization, ProviderIntegration,
-    PurgeOutcome, TableChange, ViewChange,
+    PurgeOutcome, TableChange, VendedCredentials, ViewChange,
 };
 pub use error::{CatalogError, Result};
 pub use model::{

@@ -86,6 +86,10 @@ impl From<CatalogError> for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "CommitStateUnknownException",
             ),
+            E::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+            ),
             E::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 return Self::new(

@@ -6,11 +6,16 @@ mod aws;
 mod config;
 mod location;
 mod probe;
+mod role;
 mod warehouse;
 
 pub use aws::{trust_principal, AwsIdentity};
 pub use config::{S3Settings, StorageConfig};
 pub use location::{metadata_file_name, table_location, version_of, Location};
+pub use role::{
+    AssumeRoleError, CustomerRole, DataAccess, RoleSessions, TableGrant, TemporaryCredentials,
+    DEFAULT_SESSION_DURATION, REFRESH_BEFORE_EXPIRY,
+};
 pub use warehouse::Warehouse;
 
 /// What can go wrong with storage. `NotFound` is kept apart because callers answer it with 404.
