@@ -158,8 +158,16 @@ pub struct LoadTableResult<'a> {
     /// Iceberg `TableMetadata`, as in the Iceberg REST spec.
     #[schema(value_type = Object)]
     pub metadata: &'a RawValue,
-    /// Client settings for the table's storage (e.g. `s3.endpoint`).
+    /// Client settings for the table's storage (e.g. `s3.endpoint`); with
+    /// `X-Iceberg-Access-Delegation: vended-credentials`, also the vended credentials
+    /// (`s3.access-key-id`, `s3.secret-access-key`, `s3.session-token`,
+    /// `s3.session-token-expires-at-ms`).
     pub config: HashMap<String, String>,
+    /// With `X-Iceberg-Access-Delegation: vended-credentials`, where the environment's storage has
+    /// a provider integration: one entry for the table's location, with the credentials as in
+    /// `config`. Absent otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub storage_credentials: Vec<StorageCredential>,
 }
 
 /// `CommitTableResponse`.
@@ -250,7 +258,8 @@ pub struct UnregisterTableResult<'a> {
     pub metadata: &'a RawValue,
 }
 
-/// One storage prefix's client settings in `LoadCredentialsResponse`.
+/// One storage prefix's client settings in `storage-credentials` (loadTable and
+/// loadCredentials): clients use the entry with the longest prefix of a file's location.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StorageCredential {
     pub prefix: String,

@@ -233,6 +233,22 @@ pub struct IfNoneMatch {
     tag: Option<String>,
 }
 
+/// The `X-Iceberg-Access-Delegation` header of loadTable, createTable and registerTable.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct AccessDelegation {
+    /// `vended-credentials` (a comma-separated list, in any case; other values are ignored):
+    /// where the environment's storage has a provider integration, the answer carries
+    /// short-lived S3 credentials for the table's location in `config` and
+    /// `storage-credentials` (readers' read, writers' also write and delete). Without a provider
+    /// integration the header is ignored: Frazil never hands out static keys. A vended answer's
+    /// `ETag` names its credentials too: `If-None-Match` gets 304 only while the client holds
+    /// the credentials it would be given.
+    #[param(rename = "X-Iceberg-Access-Delegation", value_type = String, required = false)]
+    mechanisms: Option<String>,
+}
+
 // Error responses shared by many operations, as components of the documents (the Iceberg REST
 // spec's names). They only describe responses: the handlers answer with `ApiError`.
 

@@ -138,12 +138,26 @@ impl Endpoint {
         if self.declares_key() {
             route = route.wrap(from_fn(idempotency::middleware));
         }
+        // Outside the idempotency middleware: recorded answers hold no credentials, and replays
+        // get fresh ones.
+        if self.vends_credentials() {
+            route = route.wrap(from_fn(super::delegation::middleware));
+        }
         route.wrap(from_fn(
             move |req: ServiceRequest, next: Next<BoxBody>| async move {
                 req.extensions_mut().insert(self);
                 next.call(req).await
             },
         ))
+    }
+
+    /// The routes whose `LoadTableResult` carries vended credentials when the request's
+    /// `X-Iceberg-Access-Delegation` asks for them (loadCredentials vends by itself).
+    pub fn vends_credentials(self) -> bool {
+        matches!(
+            self,
+            Endpoint::LoadTable | Endpoint::CreateTable | Endpoint::RegisterTable
+        )
     }
 
     /// The endpoint a request was routed to; none outside the catalog routes.

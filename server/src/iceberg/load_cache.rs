@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -19,6 +20,14 @@ const CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 /// (metadata location, shape, fingerprint of the table `config`): the environment's storage
 /// settings can change under an unchanged table.
 type Key = (String, Snapshots, u64);
+
+/// A cached answer: the serialized `LoadTableResult` (without credentials: those are added per
+/// request, see `super::delegation`) and the table location it names.
+#[derive(Debug, Clone)]
+pub struct CachedLoad {
+    pub body: Bytes,
+    pub table_location: Arc<str>,
+}
 
 /// Why a response was not built for the cache.
 #[derive(Debug, Clone)]
@@ -41,7 +50,7 @@ impl From<ApiError> for Miss {
 }
 
 #[derive(Debug, Clone)]
-pub struct LoadCache(moka::future::Cache<Key, Bytes>);
+pub struct LoadCache(moka::future::Cache<Key, CachedLoad>);
 
 impl Default for LoadCache {
     fn default() -> Self {
@@ -58,8 +67,9 @@ impl LoadCache {
                 // moka's default (TinyLFU) would turn it away from a full cache until it had
                 // been asked for a few times.
                 .eviction_policy(moka::policy::EvictionPolicy::lru())
-                .weigher(|(location, _, _): &Key, body: &Bytes| {
-                    u32::try_from(location.len() + body.len()).unwrap_or(u32::MAX)
+                .weigher(|(location, _, _): &Key, cached: &CachedLoad| {
+                    let size = location.len() + cached.body.len() + cached.table_location.len();
+                    u32::try_from(size).unwrap_or(u32::MAX)
                 })
                 .build(),
         )
@@ -80,8 +90,8 @@ impl LoadCache {
         location: &str,
         shape: Snapshots,
         config: &HashMap<String, String>,
-        build: impl Future<Output = Result<Bytes, Miss>>,
-    ) -> Result<Bytes, Miss> {
+        build: impl Future<Output = Result<CachedLoad, Miss>>,
+    ) -> Result<CachedLoad, Miss> {
         let key = (location.to_string(), shape, fingerprint(config));
         self.0
             .try_get_with(key, build)
@@ -98,7 +108,10 @@ mod tests {
     async fn a_full_cache_still_keeps_the_newest_version() {
         let cache = LoadCache::with_capacity(10_000);
         let config = HashMap::new();
-        let body = Bytes::from(vec![b' '; 1_000]);
+        let body = CachedLoad {
+            body: Bytes::from(vec![b' '; 1_000]),
+            table_location: "file:///w/t".into(),
+        };
         // Each commit's new version, built once by the first reload and wanted by the next.
         for version in 0..100 {
             let location = format!("file:///w/t/metadata/{version:05}.metadata.json");

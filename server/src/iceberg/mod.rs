@@ -6,6 +6,7 @@
 // idempotency middleware rebuilds answers with `reply`. The route table (`endpoints`) names the
 // other handlers.
 pub(crate) mod config;
+mod delegation;
 mod endpoints;
 mod load_cache;
 mod namespaces;

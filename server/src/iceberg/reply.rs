@@ -10,7 +10,9 @@ use actix_web::http::header::{self, EntityTag};
 use actix_web::HttpResponse;
 use bytes::Bytes;
 use frazil_catalog::store::ObjectKind;
-use frazil_catalog::Environment;
+use frazil_catalog::{Environment, VendedCredentials};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -154,19 +156,104 @@ pub fn body(
     config: Option<&HashMap<String, String>>,
 ) -> ApiResult<Bytes> {
     let mut body = Vec::with_capacity(metadata.len() + 512);
-    body.extend_from_slice(b"{\"metadata-location\":");
-    serde_json::to_writer(&mut body, &metadata_location).map_err(internal)?;
-    body.extend_from_slice(b",\"metadata\":");
-    body.extend_from_slice(metadata.as_bytes());
+    write_head(&mut body, metadata_location, metadata)?;
     if let Some(config) = config {
-        body.extend_from_slice(b",\"config\":");
-        let sorted: BTreeMap<&String, &String> = config.iter().collect();
-        serde_json::to_writer(&mut body, &sorted).map_err(internal)?;
+        write_config(&mut body, config.iter())?;
     }
     // The newline every JSON answer ends in, written here: the newline middleware would
     // otherwise copy megabytes of table metadata on every load to add it.
-    body.extend_from_slice(b"}\n");
+    body.extend_from_slice(END);
     Ok(Bytes::from(body))
+}
+
+const END: &[u8] = b"}\n";
+
+/// `{"metadata-location":…,"metadata":…`: the answer up to its `config`.
+fn write_head(
+    body: &mut Vec<u8>,
+    metadata_location: Option<&str>,
+    metadata: &str,
+) -> ApiResult<()> {
+    body.extend_from_slice(b"{\"metadata-location\":");
+    serde_json::to_writer(&mut *body, &metadata_location).map_err(internal)?;
+    body.extend_from_slice(b",\"metadata\":");
+    body.extend_from_slice(metadata.as_bytes());
+    Ok(())
+}
+
+/// `,"config":{…}`, in key order.
+fn write_config<'a>(
+    body: &mut Vec<u8>,
+    config: impl Iterator<Item = (&'a String, &'a String)>,
+) -> ApiResult<()> {
+    body.extend_from_slice(b",\"config\":");
+    let sorted: BTreeMap<&String, &String> = config.collect();
+    serde_json::to_writer(body, &sorted).map_err(internal)
+}
+
+/// A `LoadTableResult` body whose `config` was `base`, with `vended` credentials merged over
+/// its `config` and as its one `storage-credentials` entry. The answer is not parsed: its
+/// `config` is written last, so the end of the body is replaced (one copy of the metadata, for
+/// every vended load). A body that does not end in `base` (built before the environment's
+/// settings changed) is taken apart and built again.
+pub fn with_credentials(
+    body: &[u8],
+    base: &HashMap<String, String>,
+    vended: &VendedCredentials,
+) -> ApiResult<Bytes> {
+    let mut plain_end = Vec::new();
+    write_config(&mut plain_end, base.iter())?;
+    plain_end.extend_from_slice(END);
+    let mut answer = Vec::with_capacity(body.len() + 2048);
+    match body.strip_suffix(plain_end.as_slice()) {
+        Some(head) => answer.extend_from_slice(head),
+        None => {
+            let parts: LoadParts = serde_json::from_slice(body).map_err(internal)?;
+            write_head(
+                &mut answer,
+                parts.metadata_location.as_deref(),
+                parts.metadata.get(),
+            )?;
+        }
+    }
+    let mut merged = base.clone();
+    merged.extend(vended.config.clone());
+    write_config(&mut answer, merged.iter())?;
+    answer.extend_from_slice(b",\"storage-credentials\":");
+    serde_json::to_writer(&mut answer, &[StorageCredentialRef::from(vended)]).map_err(internal)?;
+    answer.extend_from_slice(END);
+    Ok(Bytes::from(answer))
+}
+
+/// A `storage-credentials` entry, written in key order as `config` is.
+#[derive(Serialize)]
+pub struct StorageCredentialRef<'a> {
+    prefix: &'a str,
+    config: &'a BTreeMap<String, String>,
+}
+
+impl<'a> From<&'a VendedCredentials> for StorageCredentialRef<'a> {
+    fn from(vended: &'a VendedCredentials) -> Self {
+        StorageCredentialRef {
+            prefix: &vended.prefix,
+            config: &vended.config,
+        }
+    }
+}
+
+/// The parts of a `LoadTableResult` body that [`with_credentials`] keeps.
+#[derive(Deserialize)]
+struct LoadParts<'a> {
+    #[serde(rename = "metadata-location")]
+    metadata_location: Option<String>,
+    #[serde(borrow)]
+    metadata: &'a RawValue,
+}
+
+/// The table location named by the metadata of a `LoadTableResult` body.
+pub fn table_location_of(body: &[u8]) -> ApiResult<String> {
+    let parts: LoadParts = serde_json::from_slice(body).map_err(internal)?;
+    super::delegation::table_location(parts.metadata.get())
 }
 
 pub fn json_response(body: Bytes, tag: Option<EntityTag>) -> HttpResponse {
@@ -201,5 +288,42 @@ mod tests {
         }
         assert_eq!(Shape::from_tag("table+bogus"), None);
         assert_eq!(Shape::from_tag("namespace"), None);
+    }
+
+    /// Credentials spliced into a cached answer make the answer the wire type describes, with
+    /// the vended keys over the environment's; an answer built with other settings is taken
+    /// apart instead of spliced.
+    #[test]
+    fn credentials_join_the_config_and_the_storage_credentials() {
+        let metadata =
+            r#"{"format-version":2,"location":"s3://b/ns/t","properties":{"config":"x"}}"#;
+        let base = HashMap::from([
+            ("s3.endpoint".to_string(), "http://s3".to_string()),
+            ("s3.region".to_string(), "us-east-1".to_string()),
+        ]);
+        let vended = VendedCredentials {
+            prefix: "s3://b/ns/t".into(),
+            config: BTreeMap::from([
+                ("s3.access-key-id".to_string(), "ASIA1".to_string()),
+                ("s3.region".to_string(), "eu-west-1".to_string()),
+            ]),
+        };
+        let location = "s3://b/ns/t/metadata/00001-a.metadata.json";
+        let expected = serde_json::json!({
+            "metadata-location": location,
+            "metadata": serde_json::from_str::<serde_json::Value>(metadata).unwrap(),
+            "config": {"s3.endpoint": "http://s3", "s3.region": "eu-west-1", "s3.access-key-id": "ASIA1"},
+            "storage-credentials": [{"prefix": "s3://b/ns/t", "config": {"s3.access-key-id": "ASIA1", "s3.region": "eu-west-1"}}],
+        });
+        // built before the environment's region was set: its `config` is the environment's now
+        let other = HashMap::from([("s3.endpoint".to_string(), "http://s3".to_string())]);
+        for built_with in [&base, &other] {
+            let plain = body(Some(location), metadata, Some(built_with)).unwrap();
+            let vended = with_credentials(&plain, &base, &vended).unwrap();
+            assert!(vended.ends_with(b"]}\n"));
+            let vended: serde_json::Value = serde_json::from_slice(&vended).unwrap();
+            assert_eq!(vended, expected);
+            assert_eq!(table_location_of(&plain).unwrap(), "s3://b/ns/t");
+        }
     }
 }

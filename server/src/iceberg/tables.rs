@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use actix_web::http::header::{self, EntityTag};
+use actix_web::http::header::{self, EntityTag, HeaderValue};
 use actix_web::web::{Data, Json, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
@@ -10,14 +10,16 @@ use frazil_catalog::{CreateTable, LoadedTable, TableChange};
 use frazil_openapi::iceberg_rest::{
     CommitTableRequest, CommitTableResponse, CommitTransactionRequest, CreateTableRequest,
     ListTablesResponse, LoadCredentialsResponse, LoadTableResult, RegisterTableRequest,
-    RenameTableRequest, ReportMetricsRequest, UnregisterTableResult,
+    RenameTableRequest, ReportMetricsRequest, StorageCredential, UnregisterTableResult,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::load_cache::Miss;
+use super::delegation::{self, TableLocation};
+use super::load_cache::{CachedLoad, Miss};
 use super::paths::{self, CatalogRef, NamespaceRef, PageQuery, TableRef};
 use super::reply::{self, internal, json_response, Shape};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -57,12 +59,13 @@ pub async fn list(
         properties, and writes its first metadata file. With `stage-create`, nothing is written: the \
         answer holds the metadata a client commits later with `assert-create` (a create \
         transaction).",
-    params(super::paths::NamespacePath, crate::api_docs::IdempotencyKey),
+    params(super::paths::NamespacePath, crate::api_docs::IdempotencyKey, crate::api_docs::AccessDelegation),
     request_body = CreateTableRequest,
     responses(
         (status = 200, description = "The table's metadata", body = LoadTableResult, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, description = "Credentials were asked for and the provider integration's role could not be assumed (the message names the integration). The table was created: load it for credentials, or retry with the same `Idempotency-Key`", body = frazil_openapi::IcebergErrorResponse),
     ),
 )]
 pub async fn create(
@@ -82,7 +85,7 @@ pub async fn create(
         stage_create: body.stage_create.unwrap_or(false),
     };
     let table = state.catalog.create_table(&env, &ns, request).await?;
-    match &table.metadata_location {
+    let response = match &table.metadata_location {
         Some(location) => reply::respond(
             Shape::TABLE_CREATED,
             location,
@@ -92,7 +95,20 @@ pub async fn create(
         ),
         // Staged: nothing was written, and the answer is kept as it is.
         None => load_table_response(&table, Snapshots::All),
-    }
+    };
+    with_table_location(response, &table)
+}
+
+/// Marks a create's or register's answer with the table's location, for the credentials it may
+/// be given (`super::delegation`).
+fn with_table_location(
+    response: ApiResult<HttpResponse>,
+    table: &LoadedTable,
+) -> ApiResult<HttpResponse> {
+    let mut response = response?;
+    let location = delegation::table_location(&table.metadata)?;
+    response.extensions_mut().insert(TableLocation(location));
+    Ok(response)
 }
 
 /// `snapshots=all` (default) returns every snapshot; `refs` only those a branch or tag names.
@@ -124,12 +140,15 @@ pub struct LoadQuery {
     summary = "Load a table",
     description = "Returns the table's current metadata and its metadata location, with the storage settings \
         clients need in `config`. The answer carries an `ETag`: sent back in `If-None-Match`, it \
-        gets 304 while the table has not changed.",
-    params(super::paths::TablePath, LoadQuery, crate::api_docs::IfNoneMatch),
+        gets 304 while the table has not changed. With `X-Iceberg-Access-Delegation: \
+        vended-credentials`, short-lived credentials for the table's location are added where the \
+        environment has a provider integration.",
+    params(super::paths::TablePath, LoadQuery, crate::api_docs::IfNoneMatch, crate::api_docs::AccessDelegation),
     responses(
         (status = 200, description = "The table's metadata", body = LoadTableResult, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
         (status = 304, description = "The table has not changed since the `If-None-Match` ETag"),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, description = "Credentials were asked for and the provider integration's role could not be assumed (the message names the integration)", body = frazil_openapi::IcebergErrorResponse),
     ),
 )]
 pub async fn load(
@@ -153,21 +172,37 @@ pub async fn load(
         if table.metadata_location.as_deref() != Some(location.as_str()) {
             return Err(Miss::Moved);
         }
-        Ok(load_table_body(&table, shape)?)
+        Ok(cached_answer(&table, shape)?)
     };
     match state
         .load_cache
         .get_or_build(&location, shape, &config, build)
         .await
     {
-        Ok(body) => Ok(json_response(body, Some(tag))),
+        Ok(cached) => Ok(cached_response(cached, tag)),
         Err(Miss::Failed(e)) => Err(e),
         // A commit landed in between: answer with the newer table.
         Err(Miss::Moved) => {
             let table = state.catalog.load_table(&env, &ident).await?;
-            load_table_response(&table, shape)
+            with_table_location(load_table_response(&table, shape), &table)
         }
     }
+}
+
+/// What the load cache keeps of a table version: the answer, and the table location that vended
+/// credentials are scoped to (read once per version, not per load).
+fn cached_answer(table: &LoadedTable, shape: Snapshots) -> ApiResult<CachedLoad> {
+    Ok(CachedLoad {
+        body: load_table_body(table, shape)?,
+        table_location: delegation::table_location(&table.metadata)?.into(),
+    })
+}
+
+fn cached_response(cached: CachedLoad, tag: EntityTag) -> HttpResponse {
+    let mut response = json_response(cached.body, Some(tag));
+    let location = TableLocation(cached.table_location.to_string());
+    response.extensions_mut().insert(location);
+    response
 }
 
 #[utoipa::path(
@@ -353,12 +388,13 @@ pub async fn drop(
     summary = "Register a table",
     description = "Adds a table to the catalog from an existing metadata file; with `overwrite`, replaces the \
         table of that name.",
-    params(super::paths::NamespacePath, crate::api_docs::IdempotencyKey),
+    params(super::paths::NamespacePath, crate::api_docs::IdempotencyKey, crate::api_docs::AccessDelegation),
     request_body = RegisterTableRequest,
     responses(
         (status = 200, description = "The table's metadata", body = LoadTableResult, headers(("ETag" = String, description = "The version of the metadata: send it back in `If-None-Match`"))),
         (status = 404, description = "The environment or the namespace does not exist", body = frazil_openapi::IcebergErrorResponse),
         (status = 409, description = "A table or view of that name already exists", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, description = "Credentials were asked for and the provider integration's role could not be assumed (the message names the integration). The table was registered: load it for credentials, or retry with the same `Idempotency-Key`", body = frazil_openapi::IcebergErrorResponse),
     ),
 )]
 pub async fn register(
@@ -379,13 +415,14 @@ pub async fn register(
         )
         .await?;
     let location = table.metadata_location.as_deref().unwrap_or_default();
-    reply::respond(
+    let response = reply::respond(
         Shape::TABLE_REGISTERED,
         location,
         &table.metadata,
         &table.config,
         Some(etag(location, Snapshots::All)),
-    )
+    );
+    with_table_location(response, &table)
 }
 
 #[utoipa::path(
@@ -446,8 +483,10 @@ pub async fn unregister(state: Data<AppState>, table: TableRef) -> ApiResult<Htt
     )
 }
 
-/// Frazil does not vend storage credentials yet: engines use their own, and the table's
-/// `config` carries the storage endpoint settings. The list is therefore empty.
+/// Vended credentials for the table alone, for clients that refresh them (`DuckDB`, and Iceberg
+/// Java's `VendedCredentialsProvider`). The spec does not declare `X-Iceberg-Access-Delegation`
+/// on this route, and clients refreshing credentials do not all send it: the route vends without
+/// it. The list is empty where the environment has no provider integration.
 #[utoipa::path(
     get,
     context_path = crate::api_docs::ICEBERG_V1,
@@ -455,22 +494,36 @@ pub async fn unregister(state: Data<AppState>, table: TableRef) -> ApiResult<Htt
     operation_id = "loadCredentials",
     tag = "Tables",
     summary = "Load storage credentials",
-    description = "Frazil does not vend storage credentials: the list is always empty, and clients use their \
-        own (the table's `config` carries the storage endpoint settings).",
+    description = "Short-lived S3 credentials for the table's location, as loadTable's \
+        `storage-credentials` carries them with `X-Iceberg-Access-Delegation: vended-credentials` \
+        (this route needs no header): readers' credentials read, writers' also write and delete. \
+        The list is empty when the environment's storage has no provider integration: Frazil never \
+        hands out static keys. 503 when the integration's role cannot be assumed.",
     params(super::paths::TablePath),
     responses(
-        (status = 200, description = "No credentials", body = LoadCredentialsResponse),
+        (status = 200, description = "The table's credentials, or none", body = LoadCredentialsResponse),
         (status = 404, description = "The environment, the namespace or the table does not exist", body = frazil_openapi::IcebergErrorResponse),
+        (status = 503, description = "The provider integration's role could not be assumed (the message names the integration)", body = frazil_openapi::IcebergErrorResponse),
     ),
 )]
 pub async fn credentials(
     state: Data<AppState>,
     table: TableRef,
+    caller: Caller,
 ) -> ApiResult<Json<LoadCredentialsResponse>> {
     let TableRef { env, ident } = table;
-    state.catalog.load_table(&env, &ident).await?;
+    let table = state.catalog.load_table(&env, &ident).await?;
+    let location = delegation::table_location(&table.metadata)?;
+    let vended = delegation::vend(&state, &caller.0, &env, &location).await?;
+    let storage_credentials = vended
+        .into_iter()
+        .map(|v| StorageCredential {
+            prefix: v.prefix,
+            config: v.config.into_iter().collect(),
+        })
+        .collect();
     Ok(Json(LoadCredentialsResponse {
-        storage_credentials: Vec::new(),
+        storage_credentials,
     }))
 }
 
@@ -584,9 +637,15 @@ fn etag(metadata_location: &str, snapshots: Snapshots) -> EntityTag {
 }
 
 fn if_none_match(request: &HttpRequest, tag: &EntityTag) -> bool {
-    request
-        .headers()
-        .get_all(header::IF_NONE_MATCH)
+    matches_tag(request.headers().get_all(header::IF_NONE_MATCH), tag)
+}
+
+/// Whether `If-None-Match` values name `tag` (or are `*`).
+pub(super) fn matches_tag<'a>(
+    if_none_match: impl Iterator<Item = &'a HeaderValue>,
+    tag: &EntityTag,
+) -> bool {
+    if_none_match
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|candidate| {
@@ -642,6 +701,7 @@ mod tests {
                 metadata_location: location,
                 metadata: raw_metadata,
                 config: config.clone(),
+                storage_credentials: Vec::new(),
             })
             .unwrap();
             expected.push(b'\n');
