@@ -26,7 +26,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, EntityTag, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::web::Data;
+use actix_web::web::{Bytes, Data};
 use actix_web::HttpResponse;
 use frazil_catalog::{Access, CatalogError, Environment, Principal, VendedCredentials};
 use frazil_storage::DataAccess;
@@ -119,7 +119,8 @@ pub fn vended_tag(plain: &str, vended: &VendedCredentials) -> EntityTag {
 }
 
 /// Around loadTable, createTable and registerTable: when the request asks for vended
-/// credentials, adds them to a 200 answer (see the module documentation for why here).
+/// credentials and the environment has a provider integration, adds them to a 200 answer (see
+/// the module documentation for why here). Otherwise the request passes as if without the header.
 pub async fn middleware(
     mut req: ServiceRequest,
     next: Next<BoxBody>,
@@ -127,20 +128,28 @@ pub async fn middleware(
     if !AccessDelegation::of(req.headers()).vended_credentials {
         return next.call(req).await;
     }
+    let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
+        return next.call(req).await;
+    };
     let caller = match req.extract::<Caller>().await {
         Ok(caller) => caller,
         Err(e) => return Ok(req.error_response(e)),
     };
+    let org = req.match_info().get("org").unwrap_or_default();
+    let env = req.match_info().get("env").unwrap_or_default();
+    let env = match state.environment(&caller, org, env, Access::Read).await {
+        Ok(env) => env,
+        Err(e) => return Ok(req.error_response(e)),
+    };
+    // Cheap to know here, and then the answer is the handler's, 304 included.
+    if env.storage.provider_integration.is_none() {
+        return next.call(req).await;
+    }
     // The handler must not answer 304 for its plain tag: the client may hold other credentials.
     let if_none_match: Vec<HeaderValue> = match *req.method() == Method::GET {
         true => req.headers_mut().remove(header::IF_NONE_MATCH).collect(),
         false => Vec::new(),
     };
-    let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
-        return next.call(req).await;
-    };
-    let org = req.match_info().get("org").unwrap_or_default().to_string();
-    let env = req.match_info().get("env").unwrap_or_default().to_string();
     let saved = *req.method() == Method::POST;
     let response = next.call(req).await?;
     if response.status() != StatusCode::OK {
@@ -149,7 +158,6 @@ pub async fn middleware(
     let (req, response) = response.into_parts();
     let answer = Answer {
         caller: &caller.0,
-        org: &org,
         env: &env,
         if_none_match: &if_none_match,
         saved,
@@ -164,8 +172,8 @@ pub async fn middleware(
 /// What the middleware needs of the request to answer it with credentials.
 struct Answer<'a> {
     caller: &'a Principal,
-    org: &'a str,
-    env: &'a str,
+    env: &'a Environment,
+    /// The request's `If-None-Match`, kept from the handler.
     if_none_match: &'a [HeaderValue],
     /// The answer is a create's or a register's: the table was saved before credentials were
     /// asked for.
@@ -180,14 +188,6 @@ impl Answer<'_> {
         state: &AppState,
         plain: HttpResponse,
     ) -> ApiResult<HttpResponse> {
-        let env = state
-            .environment(
-                &Caller(self.caller.clone()),
-                self.org,
-                self.env,
-                Access::Read,
-            )
-            .await?;
         let known_location = plain.extensions().get::<TableLocation>().cloned();
         let (mut head, payload) = plain.into_parts();
         let body = body::to_bytes(payload)
@@ -197,40 +197,51 @@ impl Answer<'_> {
             Some(TableLocation(location)) => location,
             None => reply::table_location_of(&body)?,
         };
-        let vended = vend(state, self.caller, &env, &location).await;
-        let vended = vended.map_err(|e| match e {
+        let plain_tag = head
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<EntityTag>().ok());
+        let Some(vended) = self.vend(state, &location).await? else {
+            return Ok(self.conditional(head, body, plain_tag));
+        };
+        let base = self.env.storage.client_config().into_iter().collect();
+        let body = reply::with_credentials(&body, &base, &vended)?;
+        let tag = plain_tag.map(|plain| vended_tag(plain.tag(), &vended));
+        if let Some(tag) = &tag {
+            let value = HeaderValue::from_str(&tag.to_string())
+                .map_err(|e| ApiError::from(CatalogError::Internal(e.to_string())))?;
+            head.headers_mut().insert(header::ETAG, value);
+        }
+        Ok(self.conditional(head, body, tag))
+    }
+
+    async fn vend(&self, state: &AppState, location: &str) -> ApiResult<Option<VendedCredentials>> {
+        let vended = vend(state, self.caller, self.env, location).await;
+        Ok(vended.map_err(|e| match e {
             CatalogError::Unavailable(why) if self.saved => CatalogError::Unavailable(format!(
                 "{why}. The table itself was saved: load it again for credentials, or retry \
                  with the same Idempotency-Key."
             )),
             e => e,
-        });
-        let Some(vended) = vended? else {
-            return Ok(head.set_body(body.boxed()));
-        };
-        let base = env.storage.client_config().into_iter().collect();
-        let body = reply::with_credentials(&body, &base, &vended)?;
-        let tag = head
-            .headers()
-            .get(header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<EntityTag>().ok())
-            .map(|plain| vended_tag(plain.tag(), &vended));
-        head.headers_mut().remove(header::CONTENT_LENGTH);
-        let Some(tag) = tag else {
-            return Ok(head.set_body(body.boxed()));
-        };
-        if super::tables::matches_tag(self.if_none_match.iter(), &tag) {
-            return Ok(HttpResponse::NotModified()
-                .insert_header(header::ETag(tag))
-                .finish());
+        })?)
+    }
+
+    /// The answer, or 304 when the request's `If-None-Match` names its `tag`.
+    fn conditional(
+        &self,
+        head: HttpResponse<()>,
+        body: Bytes,
+        tag: Option<EntityTag>,
+    ) -> HttpResponse {
+        match tag {
+            Some(tag) if super::tables::matches_tag(self.if_none_match.iter(), &tag) => {
+                HttpResponse::NotModified()
+                    .insert_header(header::ETag(tag))
+                    .finish()
+            }
+            _ => head.set_body(body.boxed()),
         }
-        head.headers_mut().insert(
-            header::ETAG,
-            HeaderValue::from_str(&tag.to_string())
-                .map_err(|e| ApiError::from(CatalogError::Internal(e.to_string())))?,
-        );
-        Ok(head.set_body(body.boxed()))
     }
 }
 
