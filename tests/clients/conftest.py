@@ -658,8 +658,8 @@ class MotoS3:
         return sorted(out)
 
 
-@pytest.fixture(scope="session")
-def moto_s3(tmp_path_factory) -> Iterator[MotoS3]:
+def start_moto(log: Path) -> MotoS3:
+    """A moto_server on a free port, logging to `log`; stop it with `stop_moto`."""
     moto_server = Path(sys.executable).parent / "moto_server"
     if not moto_server.exists():
         found = shutil.which("moto_server")
@@ -667,7 +667,6 @@ def moto_s3(tmp_path_factory) -> Iterator[MotoS3]:
             pytest.fail("moto_server not found (run scripts/setup-python.sh)")
         moto_server = Path(found)
     port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(moto_server), "-H", "127.0.0.1", "-p", str(port)],
@@ -677,8 +676,18 @@ def moto_s3(tmp_path_factory) -> Iterator[MotoS3]:
         )
     endpoint = f"http://127.0.0.1:{port}"
     _wait_http(f"{endpoint}/moto-api/", proc, log, "moto_server")
-    yield MotoS3(endpoint=endpoint, proc=proc, log=log)
-    _stop(proc)
+    return MotoS3(endpoint=endpoint, proc=proc, log=log)
+
+
+def stop_moto(moto: MotoS3) -> None:
+    _stop(moto.proc)
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory) -> Iterator[MotoS3]:
+    moto = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield moto
+    stop_moto(moto)
 
 
 @pytest.fixture(scope="module")
