@@ -491,6 +491,25 @@ def test_a_failing_sts_is_503_naming_the_integration(store, moto_s3, s3_bucket, 
             assert "pi-unreachable" in err["message"], err
             assert pi["aws"]["external_id"] not in r.text
             assert_no_static_keys(r.text)
+
+        # creates: 503 too; one that saved its table says so, and its retry with the same
+        # Idempotency-Key gets the table (not "already exists")
+        base, s = v.api(v.writer)
+        schema = {"type": "struct", "schema-id": 0, "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]}
+        for body in [{"name": "staged", "schema": schema, "stage-create": True}, {"name": "created", "schema": schema}]:
+            key = {"Idempotency-Key": str(uuid.uuid4())}
+            r = s.post(f"{base}/namespaces/{ns}/tables", json=body, headers={**HEADER, **key}, timeout=60)
+            err = assert_iceberg_error(r, 503, "ServiceUnavailableException")
+            assert "pi-unreachable" in err["message"], err
+            assert pi["aws"]["external_id"] not in r.text
+            if "was saved" in err["message"]:
+                # the table's own metadata write did not need STS
+                assert "stage-create" not in body
+                retry = s.post(f"{base}/namespaces/{ns}/tables", json=body, headers=key, timeout=60)
+                assert retry.status_code == 200, retry.text
+                assert retry.json()["metadata-location"] and "storage-credentials" not in retry.json()
+            else:
+                assert s.head(f"{base}/namespaces/{ns}/tables/{body['name']}", timeout=60).status_code == 404
         assert "panicked" not in server.log_text()
     finally:
         stop_server(server)

@@ -150,11 +150,14 @@ pub async fn middleware(
         true => req.headers_mut().remove(header::IF_NONE_MATCH).collect(),
         false => Vec::new(),
     };
-    let saved = *req.method() == Method::POST;
+    let posted = *req.method() == Method::POST;
     let response = next.call(req).await?;
     if response.status() != StatusCode::OK {
         return Ok(response);
     }
+    // A create's or register's answer names a metadata file (and has its ETag) once the table
+    // is saved; a staged create's does not.
+    let saved = posted && response.headers().contains_key(header::ETAG);
     let (req, response) = response.into_parts();
     let answer = Answer {
         caller: &caller.0,
