@@ -20,6 +20,7 @@
 //!   credentials that have since been replaced (and expire within minutes).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use actix_web::body::{self, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -67,7 +68,7 @@ impl AccessDelegation {
 /// vended without reading it out of the metadata again. Answers without it (Idempotency-Key
 /// replays) are read for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableLocation(pub String);
+pub struct TableLocation(pub Arc<str>);
 
 /// The table's `location`, read out of its metadata JSON.
 pub fn table_location(metadata: &str) -> ApiResult<String> {
@@ -198,7 +199,7 @@ impl Answer<'_> {
             .map_err(|e| ApiError::from(CatalogError::Internal(e.to_string())))?;
         let location = match known_location {
             Some(TableLocation(location)) => location,
-            None => reply::table_location_of(&body)?,
+            None => reply::table_location_of(&body)?.into(),
         };
         let plain_tag = head
             .headers()

@@ -107,7 +107,9 @@ fn with_table_location(
 ) -> ApiResult<HttpResponse> {
     let mut response = response?;
     let location = delegation::table_location(&table.metadata)?;
-    response.extensions_mut().insert(TableLocation(location));
+    response
+        .extensions_mut()
+        .insert(TableLocation(location.into()));
     Ok(response)
 }
 
@@ -200,7 +202,7 @@ fn cached_answer(table: &LoadedTable, shape: Snapshots) -> ApiResult<CachedLoad>
 
 fn cached_response(cached: CachedLoad, tag: EntityTag) -> HttpResponse {
     let mut response = json_response(cached.body, Some(tag));
-    let location = TableLocation(cached.table_location.to_string());
+    let location = TableLocation(cached.table_location);
     response.extensions_mut().insert(location);
     response
 }
