@@ -107,7 +107,7 @@ struct RunArgs {
     server_pid: Option<u32>,
 
     /// Scenarios to run (comma-separated): ceiling, db, token, load-table, list,
-    /// commit-distinct, commit-contended, mixed, or all.
+    /// commit-distinct, commit-contended, mixed, load-vended, or all.
     #[arg(long, action = clap::ArgAction::Set, value_delimiter = ',', default_value = "all")]
     scenarios: Vec<String>,
     /// Connection counts to sweep.
@@ -169,6 +169,9 @@ struct RunArgs {
     /// Weights of load, list and commit in the mixed scenario.
     #[arg(long, action = clap::ArgAction::Set, value_delimiter = ',', default_value = "90,8,2")]
     mixed_weights: Vec<u32>,
+    /// Tables of the load-vended scenario: its misses load each once.
+    #[arg(long, default_value_t = 500)]
+    vended_tables: usize,
 
     /// Name of this run in the report (default: the store, or "target").
     #[arg(long)]
@@ -549,6 +552,7 @@ async fn measure(
             list_connections: args.list_connections.clone(),
             mixed_tables: args.mixed_tables.max(1),
             mixed_weights,
+            vended_tables: args.vended_tables.max(2),
             setup_connections: args.setup_connections.max(1),
             ceiling_url: Some(ceiling_url),
             db_url,
@@ -575,6 +579,7 @@ async fn measure(
             "commit-distinct" => scenarios::commit::distinct(&mut ctx).await,
             "commit-contended" => scenarios::commit::contended(&mut ctx).await,
             "mixed" => scenarios::mixed::run(&mut ctx).await,
+            "load-vended" => scenarios::vended::run(&mut ctx).await,
             other => Err(anyhow::anyhow!("unknown scenario {other}")),
         };
         if let Err(e) = result {

@@ -5,6 +5,7 @@ pub mod commit;
 pub mod list;
 pub mod load;
 pub mod mixed;
+pub mod vended;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -28,6 +29,7 @@ pub const ALL: &[&str] = &[
     "commit-distinct",
     "commit-contended",
     "mixed",
+    "load-vended",
 ];
 
 /// Sizes and connection counts of the scenarios.
@@ -48,6 +50,7 @@ pub struct Options {
     pub list_connections: Vec<usize>,
     pub mixed_tables: usize,
     pub mixed_weights: [u32; 3],
+    pub vended_tables: usize,
     pub setup_connections: usize,
     pub ceiling_url: Option<String>,
     pub db_url: Option<String>,
