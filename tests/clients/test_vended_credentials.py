@@ -291,6 +291,15 @@ def test_duckdb_reads_with_vended_credentials(vending, duckdb_con, layout):
     assert duckdb_con.execute("SELECT count(*) FROM duckdb_secrets() WHERE type = 's3' AND name NOT LIKE '__internal_ic_%'").fetchone() == (0,)
     rows = duckdb_con.execute(f'SELECT id, name FROM frazil."{ns}"."{name}" ORDER BY id').fetchall()
     assert rows == [(r["id"], r["name"]) for r in ROWS]
+    # DuckDB read with an S3 secret it made from the answer: the reader's vended key, scoped to
+    # the table, with the environment's endpoint and addressing
+    vended = load(v, v.reader, ns, name, HEADER).json()
+    made = duckdb_con.execute("SELECT scope, secret_string FROM duckdb_secrets() WHERE type = 's3'").fetchall()
+    assert made, "DuckDB made no S3 secret"
+    for scope, secret in made:
+        assert scope == [vended["metadata"]["location"]], scope
+        assert f"key_id={vended['config']['s3.access-key-id']};" in secret, secret
+        assert f"endpoint={urlsplit(vended['config']['s3.endpoint']).netloc};" in secret and "url_style=path" in secret, secret
 
 
 # --------------------------------------------------------------------------------------------
