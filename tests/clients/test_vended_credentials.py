@@ -102,10 +102,14 @@ def moto_sts(tmp_path_factory) -> Iterator[MotoS3]:
     stop_moto(moto)
 
 
+def _aws(moto_s3, sts_endpoint: str) -> dict:
+    """The server's AWS settings: S3 on the shared moto, STS at `sts_endpoint`."""
+    return {**aws_env(moto_s3.endpoint), **moto_s3_settings(moto_s3), "AWS_ENDPOINT_URL_STS": sts_endpoint}
+
+
 def _new_server(store, moto_s3, s3_bucket, base, sts_endpoint: str) -> tuple[FrazilServer, list[Callable[[], None]]]:
     cleanups: list[Callable[[], None]] = []
-    env = {**aws_env(moto_s3.endpoint), **moto_s3_settings(moto_s3), "AWS_ENDPOINT_URL_STS": sts_endpoint}
-    server = start_server(store, base, _database_for(store, base, cleanups), warehouse=f"s3://{s3_bucket}/warehouse", env=env)
+    server = start_server(store, base, _database_for(store, base, cleanups), warehouse=f"s3://{s3_bucket}/warehouse", env=_aws(moto_s3, sts_endpoint))
     return server, cleanups
 
 
@@ -470,55 +474,46 @@ def test_create_and_register_vend_and_replays_get_fresh_credentials(vending):
 # STS failing
 
 
-def test_a_failing_sts_is_503_naming_the_integration(store, moto_s3, s3_bucket, tmp_path):
-    """With STS unreachable, a table of an environment with an integration answers 503
-    ServiceUnavailableException naming the integration, on loadTable with the header and on the
-    credentials route; no secret is in the answer. Without the header nothing needs STS for the
-    credentials (the table's own I/O may still need the role)."""
-    server, cleanups = _new_server(store, moto_s3, s3_bucket, tmp_path, "http://127.0.0.1:1")
+def test_a_failing_sts_is_503_naming_the_integration(store, moto_s3, moto_sts, s3_bucket, tmp_path):
+    """Frazil restarted with STS unreachable (AWS_ENDPOINT_URL_STS at a closed port): a table of
+    an environment with an integration answers 503 ServiceUnavailableException naming the
+    integration, on loadTable with the header and on the credentials route, with no secret in
+    the answer; so do creates, and one that saved its table says so."""
+    server, cleanups = _new_server(store, moto_s3, s3_bucket, tmp_path, moto_sts.endpoint)
     try:
-        v = new_vending_env(server, s3_bucket, integration=False)
-        admin = AdminClient(server)
-        catalog = env_catalog(server, v.org, v.env, "tableflow", v.writer.credential, **s3_client_properties(moto_s3))
-        ns = unique("sts")
-        catalog.create_namespace(ns)
-        catalog.create_table((ns, "t"), schema=SCHEMA)
-        pi = admin.call(
-            "POST",
-            f"/organizations/{v.org}/environments/{v.env}/provider-integrations",
-            json={"id": "pi-unreachable", "name": "lake", "aws": {"customer_role_arn": role_arn()}},
-            expect=201,
-        ).json()
-        admin.call("PATCH", f"/organizations/{v.org}/environments/{v.env}", json={"storage": {"provider_integration": pi["id"]}}, expect=200)
+        v = new_vending_env(server, s3_bucket)
+        ns, name = make_table(v)
+        pi = v.integration
+        stop_server(server)
+        server = start_server(store, tmp_path, server.database_url, warehouse=server.warehouse, env=_aws(moto_s3, "http://127.0.0.1:1"))
+        v.server = server
 
         base, s = v.api(v.reader)
         for r in [
-            s.get(f"{base}/namespaces/{ns}/tables/t", headers=HEADER, timeout=60),
-            s.get(f"{base}/namespaces/{ns}/tables/t/credentials", timeout=60),
+            s.get(f"{base}/namespaces/{ns}/tables/{name}", headers=HEADER, timeout=60),
+            s.get(f"{base}/namespaces/{ns}/tables/{name}/credentials", timeout=60),
         ]:
             err = assert_iceberg_error(r, 503, "ServiceUnavailableException")
-            assert "pi-unreachable" in err["message"], err
+            assert pi["id"] in err["message"], err
             assert pi["aws"]["external_id"] not in r.text
             assert_no_static_keys(r.text)
 
-        # creates: 503 too; one that saved its table says so, and its retry with the same
-        # Idempotency-Key gets the table (not "already exists")
+        # creates: 503 too; the message says the table was saved exactly when it was, and then
+        # a retry with the same Idempotency-Key gets the table (not "already exists")
         base, s = v.api(v.writer)
         schema = {"type": "struct", "schema-id": 0, "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]}
         for body in [{"name": "staged", "schema": schema, "stage-create": True}, {"name": "created", "schema": schema}]:
             key = {"Idempotency-Key": str(uuid.uuid4())}
             r = s.post(f"{base}/namespaces/{ns}/tables", json=body, headers={**HEADER, **key}, timeout=60)
             err = assert_iceberg_error(r, 503, "ServiceUnavailableException")
-            assert "pi-unreachable" in err["message"], err
+            assert pi["id"] in err["message"], err
             assert pi["aws"]["external_id"] not in r.text
-            if "was saved" in err["message"]:
-                # the table's own metadata write did not need STS
-                assert "stage-create" not in body
+            exists = s.head(f"{base}/namespaces/{ns}/tables/{body['name']}", timeout=60).status_code == 204
+            assert ("was saved" in err["message"]) == exists, (exists, err)
+            if exists:
                 retry = s.post(f"{base}/namespaces/{ns}/tables", json=body, headers=key, timeout=60)
                 assert retry.status_code == 200, retry.text
                 assert retry.json()["metadata-location"] and "storage-credentials" not in retry.json()
-            else:
-                assert s.head(f"{base}/namespaces/{ns}/tables/{body['name']}", timeout=60).status_code == 404
         assert "panicked" not in server.log_text()
     finally:
         stop_server(server)
