@@ -191,11 +191,11 @@ fn write_config<'a>(
     serde_json::to_writer(body, &sorted).map_err(internal)
 }
 
-/// A `LoadTableResult` body whose `config` was `base`, with `vended` credentials merged over
-/// its `config` and as its one `storage-credentials` entry. The answer is not parsed: its
-/// `config` is written last, so the end of the body is replaced (one copy of the metadata, for
-/// every vended load). A body that does not end in `base` (built before the environment's
-/// settings changed) is taken apart and built again.
+/// A `LoadTableResult` body with `vended` credentials merged over its `config` and as its one
+/// `storage-credentials` entry. A body whose `config` is `base` (the environment's settings: every
+/// answer but those with another mechanism's settings added) is not parsed: its `config` is
+/// written last, so the end of the body is replaced (one copy of the metadata, for every vended
+/// load). Any other body is taken apart and built again.
 pub fn with_credentials(
     body: &[u8],
     base: &HashMap<String, String>,
@@ -205,8 +205,11 @@ pub fn with_credentials(
     write_config(&mut plain_end, base.iter())?;
     plain_end.extend_from_slice(END);
     let mut answer = Vec::with_capacity(body.len() + 2048);
-    match body.strip_suffix(plain_end.as_slice()) {
-        Some(head) => answer.extend_from_slice(head),
+    let mut merged = match body.strip_suffix(plain_end.as_slice()) {
+        Some(head) => {
+            answer.extend_from_slice(head);
+            base.clone()
+        }
         None => {
             let parts: LoadParts = serde_json::from_slice(body).map_err(internal)?;
             write_head(
@@ -214,9 +217,9 @@ pub fn with_credentials(
                 parts.metadata_location.as_deref(),
                 parts.metadata.get(),
             )?;
+            parts.config
         }
-    }
-    let mut merged = base.clone();
+    };
     merged.extend(vended.config.clone());
     write_config(&mut answer, merged.iter())?;
     answer.extend_from_slice(b",\"storage-credentials\":");
@@ -248,6 +251,8 @@ struct LoadParts<'a> {
     metadata_location: Option<String>,
     #[serde(borrow)]
     metadata: &'a RawValue,
+    #[serde(default)]
+    config: HashMap<String, String>,
 }
 
 /// The table location named by the metadata of a `LoadTableResult` body.
@@ -291,8 +296,8 @@ mod tests {
     }
 
     /// Credentials spliced into a cached answer make the answer the wire type describes, with
-    /// the vended keys over the environment's; an answer built with other settings is taken
-    /// apart instead of spliced.
+    /// the vended keys over the answer's; an answer with other settings is taken apart instead
+    /// of spliced, and keeps them.
     #[test]
     fn credentials_join_the_config_and_the_storage_credentials() {
         let metadata =
@@ -315,15 +320,20 @@ mod tests {
             "config": {"s3.endpoint": "http://s3", "s3.region": "eu-west-1", "s3.access-key-id": "ASIA1"},
             "storage-credentials": [{"prefix": "s3://b/ns/t", "config": {"s3.access-key-id": "ASIA1", "s3.region": "eu-west-1"}}],
         });
-        // built before the environment's region was set: its `config` is the environment's now
-        let other = HashMap::from([("s3.endpoint".to_string(), "http://s3".to_string())]);
-        for built_with in [&base, &other] {
-            let plain = body(Some(location), metadata, Some(built_with)).unwrap();
-            let vended = with_credentials(&plain, &base, &vended).unwrap();
-            assert!(vended.ends_with(b"]}\n"));
-            let vended: serde_json::Value = serde_json::from_slice(&vended).unwrap();
-            assert_eq!(vended, expected);
-            assert_eq!(table_location_of(&plain).unwrap(), "s3://b/ns/t");
-        }
+        let plain = body(Some(location), metadata, Some(&base)).unwrap();
+        let answer = with_credentials(&plain, &base, &vended).unwrap();
+        assert!(answer.ends_with(b"]}\n"));
+        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(answer, expected);
+        assert_eq!(table_location_of(&plain).unwrap(), "s3://b/ns/t");
+        // an answer with more than the environment's settings (another mechanism's) keeps them
+        let mut more = base.clone();
+        more.insert("s3.signer.uri".into(), "http://frazil".into());
+        let plain = body(Some(location), metadata, Some(&more)).unwrap();
+        let answer = with_credentials(&plain, &base, &vended).unwrap();
+        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        let mut expected = expected.clone();
+        expected["config"]["s3.signer.uri"] = "http://frazil".into();
+        assert_eq!(answer, expected);
     }
 }
