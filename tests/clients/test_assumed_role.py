@@ -265,6 +265,13 @@ def test_sts_refusing_is_a_503_naming_the_integration(frazil, moto):
             assert integration["id"] in err["message"] and "Cannot get storage credentials" in err["message"], err
             for secret in (integration["aws"]["external_id"], "frazil-provider-test-secret"):
                 assert secret not in r.text and secret not in server.log_text()
+        # setting storage through a role that cannot be assumed: 400 naming the integration
+        other = make_tenant(server, admin, server.base_dir, org=t.org)
+        other_integration = integrate(admin, t.org, other.env, role_arn())
+        r = admin.call("PATCH", env_path(t.org, other.env), json={"storage": {"location": f"s3://{bucket}/other", "provider_integration": other_integration["id"]}})
+        err = assert_iceberg_error(r, 400, "BadRequestException")
+        assert other_integration["id"] in err["message"] and f"s3://{bucket}/other" in err["message"], err
+        assert admin.call("GET", env_path(t.org, other.env), expect=200).json()["storage"]["provider_integration"] is None
     finally:
         frazil.env = {k: v for k, v in frazil.env.items() if k != "AWS_ENDPOINT_URL_STS"}
         frazil.restart()
