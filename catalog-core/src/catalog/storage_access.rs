@@ -19,10 +19,20 @@ const DEFAULT_REGION: &str = "us-east-1";
 /// `storage-credentials` entry and the table `config` carry them: `s3.access-key-id`,
 /// `s3.secret-access-key`, `s3.session-token`, `s3.session-token-expires-at-ms`, `client.region`,
 /// `s3.region`, and `s3.endpoint` / `s3.path-style-access` when the environment sets them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct VendedCredentials {
     pub prefix: String,
     pub config: BTreeMap<String, String>,
+}
+
+/// Shows the prefix and the keys of `config`, never its values (a secret key, a session token).
+impl std::fmt::Debug for VendedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VendedCredentials")
+            .field("prefix", &self.prefix)
+            .field("config_keys", &self.config.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Catalog {
@@ -194,5 +204,19 @@ mod tests {
         assert_eq!(config["client.region"], "eu-west-1");
         assert_eq!(config["s3.endpoint"], "http://minio:9000");
         assert_eq!(config["s3.path-style-access"], "true");
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let vended = VendedCredentials {
+            prefix: "s3://lake/wh/t".into(),
+            config: client_config(&env(None), &credentials()),
+        };
+        let text = format!("{vended:?}");
+        assert!(text.contains("s3://lake/wh/t") && text.contains("s3.session-token"));
+        assert!(
+            !text.contains("secret\"") && !text.contains("\"token\""),
+            "{text}"
+        );
     }
 }
