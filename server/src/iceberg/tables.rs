@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 
 use super::load_cache::Miss;
 use super::paths::{self, CatalogRef, NamespaceRef, PageQuery, TableRef};
+use super::remote_signing;
 use super::reply::{self, internal, json_response, Shape};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -69,9 +70,14 @@ pub async fn create(
     state: Data<AppState>,
     namespace: NamespaceRef,
     body: crate::error::Body<CreateTableRequest>,
+    http: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
+    let ident = frazil_catalog::TableIdent {
+        namespace: ns.clone(),
+        name: body.name.clone(),
+    };
     let request = CreateTable {
         name: body.name,
         location: body.location,
@@ -81,7 +87,8 @@ pub async fn create(
         properties: body.properties.unwrap_or_default(),
         stage_create: body.stage_create.unwrap_or(false),
     };
-    let table = state.catalog.create_table(&env, &ns, request).await?;
+    let mut table = state.catalog.create_table(&env, &ns, request).await?;
+    with_signing(&mut table, &http, &env, &ident);
     match &table.metadata_location {
         Some(location) => reply::respond(
             Shape::TABLE_CREATED,
@@ -147,9 +154,16 @@ pub async fn load(
             .insert_header(header::ETag(tag))
             .finish());
     }
-    let config = env.storage.client_config().into_iter().collect();
+    let signing = remote_signing::table_config(&request, &env, &ident);
+    let config = env
+        .storage
+        .client_config()
+        .into_iter()
+        .chain(signing.iter().cloned())
+        .collect();
     let build = async {
-        let table = state.catalog.load_table(&env, &ident).await?;
+        let mut table = state.catalog.load_table(&env, &ident).await?;
+        table.config.extend(signing.iter().cloned());
         if table.metadata_location.as_deref() != Some(location.as_str()) {
             return Err(Miss::Moved);
         }
@@ -164,7 +178,8 @@ pub async fn load(
         Err(Miss::Failed(e)) => Err(e),
         // A commit landed in between: answer with the newer table.
         Err(Miss::Moved) => {
-            let table = state.catalog.load_table(&env, &ident).await?;
+            let mut table = state.catalog.load_table(&env, &ident).await?;
+            table.config.extend(signing);
             load_table_response(&table, shape)
         }
     }
@@ -365,10 +380,15 @@ pub async fn register(
     state: Data<AppState>,
     namespace: NamespaceRef,
     body: crate::error::Body<RegisterTableRequest>,
+    http: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
-    let table = state
+    let ident = frazil_catalog::TableIdent {
+        namespace: ns.clone(),
+        name: body.name.clone(),
+    };
+    let mut table = state
         .catalog
         .register_table(
             &env,
@@ -378,6 +398,7 @@ pub async fn register(
             body.overwrite.unwrap_or(false),
         )
         .await?;
+    with_signing(&mut table, &http, &env, &ident);
     let location = table.metadata_location.as_deref().unwrap_or_default();
     reply::respond(
         Shape::TABLE_REGISTERED,
@@ -500,6 +521,19 @@ pub async fn report_metrics(
     state.catalog.load_table(&env, &ident).await?;
     tracing::debug!(table = %ident, report_type = %body?.report_type, "metrics report received");
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Adds the remote-signing `config` to a created or registered table's answer, when asked for
+/// (see [`remote_signing::table_config`]).
+fn with_signing(
+    table: &mut LoadedTable,
+    request: &HttpRequest,
+    env: &frazil_catalog::Environment,
+    ident: &frazil_catalog::TableIdent,
+) {
+    table
+        .config
+        .extend(remote_signing::table_config(request, env, ident));
 }
 
 fn load_table_response(table: &LoadedTable, snapshots: Snapshots) -> ApiResult<HttpResponse> {
