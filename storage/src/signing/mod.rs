@@ -160,8 +160,13 @@ pub fn sign_s3_request(
 
 /// S3's SigV4 rules, as the AWS SDK's S3 client applies them: the path is signed as sent (encoded
 /// once, not normalized: `a/../b` is a key of its own), and `x-amz-content-sha256` is set.
+/// `Expect` and `Connection` are left unsigned as the AWS SDKs (Java, botocore) leave them: HTTP
+/// stacks and proxies drop or rewrite them, and S3 checks a signature without them.
 fn s3_settings() -> SigningSettings {
     let mut settings = SigningSettings::default();
+    if let Some(excluded) = settings.excluded_headers.as_mut() {
+        excluded.extend(["expect".into(), "connection".into()]);
+    }
     settings.percent_encoding_mode = PercentEncodingMode::Single;
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
@@ -276,6 +281,7 @@ mod tests {
             method: "POST".into(),
             uri: "http://s3.local/b?delete".into(),
             headers: headers(&[
+                ("Expect", "100-continue"),
                 ("Authorization", "forged"),
                 ("X-Amz-Date", "19700101T000000Z"),
                 ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
@@ -286,6 +292,9 @@ mod tests {
         let signed =
             sign_s3_request(&request, "us-east-1", &credentials(), SystemTime::now()).unwrap();
         assert!(!signed.headers.contains_key("Authorization"));
+        // sent as it came, but not signed
+        assert_eq!(signed.headers["Expect"], vec!["100-continue"]);
+        assert!(!signed.headers["authorization"][0].contains("expect"));
         assert!(!signed.headers.contains_key("X-Amz-Date"));
         assert_eq!(signed.headers["Content-MD5"], vec!["abc"]);
         assert_eq!(
