@@ -38,6 +38,7 @@ from conftest import (
 )
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("name", pa.string())])
+SCHEMA_JSON = {"type": "struct", "schema-id": 0, "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]}
 ROWS = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
 REMOTE_SIGNING = {"header.X-Iceberg-Access-Delegation": "remote-signing"}
 # moto answers these many requests before it checks signatures: the IAM user, its key and policy,
@@ -261,6 +262,27 @@ def test_uris_outside_the_table_are_refused(server, keys, signing_s3, written):
     # and the other table's own signer signs it
     other_url = sign_url(server, "tableflow", written["ns"], "other")
     assert sign(server, writer, other_url, "GET", object_url(signing_s3, other.metadata_location)).status_code == 200
+
+
+def test_a_table_outside_s3_has_nothing_to_sign(server, keys, signing_s3, written, tmp_path):
+    """An environment on file:// storage: 400, past authorization."""
+    admin = AdminClient(server)
+    org = unique("files").replace("_", "-")
+    admin.create_org(org)
+    admin.create_env(org, "local", location=(server.storage_root / org).as_uri())
+    writer = admin.create_key(org, "local", "writer")
+    token = token_of(server, f"{writer['key']}:{writer['secret']}")
+    base = f"{server.base_url}/iceberg/catalog/organizations/{org}/environments/local/v1"
+    auth = {"Authorization": f"Bearer {token}"}
+    assert requests.post(f"{base}/namespaces", json={"namespace": ["n"]}, headers=auth, timeout=10).status_code == 200
+    created = requests.post(f"{base}/namespaces/n/tables", json={"name": "t", "schema": SCHEMA_JSON}, headers=auth, timeout=10)
+    assert created.status_code == 200, created.text
+    asked = {**auth, "X-Iceberg-Access-Delegation": "remote-signing"}
+    config = requests.get(f"{base}/namespaces/n/tables/t", headers=asked, timeout=10).json()["config"]
+    assert "s3.remote-signing-enabled" not in config
+    uri = object_url(signing_s3, f"s3://{signing_s3.bucket}/x")
+    err = assert_iceberg_error(sign(server, token, f"{base}/namespaces/n/tables/t/sign", "GET", uri), 400)
+    assert "not on S3" in err["message"], err
 
 
 def test_a_missing_table_or_no_token_is_not_signed(server, keys, signing_s3, written):

@@ -29,6 +29,11 @@ impl Catalog {
         request: &S3Request,
     ) -> Result<SignedS3Request> {
         let location = self.table_location(env, ident).await?;
+        if !matches!(location.url().scheme(), "s3" | "s3a") {
+            return Err(CatalogError::BadRequest(format!(
+                "Table {ident} is stored at {location}, not on S3: there are no S3 requests to sign"
+            )));
+        }
         let endpoint = env
             .storage
             .s3
