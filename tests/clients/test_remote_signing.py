@@ -174,10 +174,16 @@ def test_the_signer_is_advertised_and_configured_only_when_asked_for(server, key
     assert "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/sign" in config["endpoints"]
 
     table_url = f"{server.tableflow_uri}/v1/namespaces/{written['ns']}/tables/events"
-    plain = requests.get(table_url, headers=auth, timeout=10).json()["config"]
+    plain_answer = requests.get(table_url, headers=auth, timeout=10)
+    plain = plain_answer.json()["config"]
     assert "s3.remote-signing-enabled" not in plain and "s3.signer" not in plain
     asked = {**auth, "X-Iceberg-Access-Delegation": "vended-credentials,remote-signing"}
-    signing = requests.get(table_url, headers=asked, timeout=10).json()["config"]
+    # the plain answer's ETag does not stand for the signing one: no 304 with it
+    signing_answer = requests.get(table_url, headers={**asked, "If-None-Match": plain_answer.headers["ETag"]}, timeout=10)
+    assert signing_answer.status_code == 200
+    again = requests.get(table_url, headers={**asked, "If-None-Match": signing_answer.headers["ETag"]}, timeout=10)
+    assert again.status_code == 304
+    signing = signing_answer.json()["config"]
     assert signing["s3.remote-signing-enabled"] == "true"
     assert signing["s3.signer"] == "S3V4RestSigner"
     assert signing["s3.signer.uri"] == server.tableflow_uri

@@ -6,7 +6,7 @@
 //! (`s3.signer.uri` + `s3.signer.endpoint`), so the table-scoped route is the only one served:
 //! neither needs the legacy `POST /v1/aws/s3/sign`, whose request names no table to check against.
 
-use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::header::{self, CacheControl, CacheDirective, EntityTag};
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
@@ -63,6 +63,24 @@ pub fn table_config(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
+}
+
+/// The ETag of a load answer with the signer `config` in it: the plain tag and the config,
+/// hashed. A 304 leaves the client with the `config` it holds, so a client that loaded the table
+/// without the signer (or with another signer address) must not get one.
+pub fn tagged(plain: EntityTag, config: &[(String, String)]) -> EntityTag {
+    if config.is_empty() {
+        return plain;
+    }
+    let mut key = plain.tag().to_string();
+    for (name, value) in config {
+        key.push_str(&format!("\n{name}={value}"));
+    }
+    EntityTag::new_strong(
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, key.as_bytes())
+            .simple()
+            .to_string(),
+    )
 }
 
 /// The catalog base URI the client used (`s3.signer.uri`) and the table's sign route relative to
@@ -239,6 +257,20 @@ mod tests {
             value(&warehouse, "s3.signer.endpoint"),
             "v1/acme/prod/namespaces/lkc-1%1Fa%20b/tables/orders%2Fv2/sign"
         );
+    }
+
+    #[test]
+    fn the_tag_of_a_signing_answer_differs_from_the_plain_one_and_per_signer() {
+        let plain = EntityTag::new_strong("abc".into());
+        assert_eq!(tagged(plain.clone(), &[]), plain);
+        let path = "/iceberg/catalog/v1/acme/prod/namespaces/x/tables/y";
+        let signing = config(path, "remote-signing", "s3://b/w");
+        let tag = tagged(plain.clone(), &signing);
+        assert_ne!(tag, plain);
+        assert_eq!(tag, tagged(plain.clone(), &signing));
+        let mut elsewhere = signing.clone();
+        elsewhere[2].1 = "http://other/iceberg/catalog".into();
+        assert_ne!(tag, tagged(plain, &elsewhere));
     }
 
     #[test]

@@ -148,13 +148,13 @@ pub async fn load(
     let TableRef { env, ident } = table;
     let shape = query.snapshots;
     let location = state.catalog.table_metadata_location(&env, &ident).await?;
-    let tag = etag(&location, shape);
+    let signing = remote_signing::table_config(&request, &env, &ident);
+    let tag = remote_signing::tagged(etag(&location, shape), &signing);
     if if_none_match(&request, &tag) {
         return Ok(HttpResponse::NotModified()
             .insert_header(header::ETag(tag))
             .finish());
     }
-    let signing = remote_signing::table_config(&request, &env, &ident);
     let config = env
         .storage
         .client_config()
