@@ -100,6 +100,9 @@ impl From<frazil_storage::StorageError> for CatalogError {
             | frazil_storage::StorageError::Unusable { .. } => {
                 CatalogError::BadRequest(e.to_string())
             }
+            frazil_storage::StorageError::Credentials(refused) => {
+                crate::catalog::storage_access_unavailable(refused)
+            }
             e => CatalogError::Internal(e.to_string()),
         }
     }

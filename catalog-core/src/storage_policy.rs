@@ -104,6 +104,45 @@ impl StoragePolicy {
         Ok(storage)
     }
 
+    /// Storage reached through a provider integration's role (`storage.provider_integration` is
+    /// set and checked): Frazil uses the customer's credentials there, never its own, so it may
+    /// lie in any `s3://` bucket, for an environment's admin too (bring your own bucket). It
+    /// holds no static keys (400: the role is how it is reached), and only a server
+    /// administrator may point it at another endpoint or allow plain HTTP than `current` has
+    /// (403): an endpoint is where Frazil sends requests from inside its network.
+    pub fn role_storage(
+        &self,
+        storage: StorageConfig,
+        current: &StorageConfig,
+        server_admin: bool,
+    ) -> Result<StorageConfig> {
+        let location = Location::parse(&storage.location)?;
+        if !matches!(location.url().scheme(), "s3" | "s3a") {
+            return Err(CatalogError::BadRequest(format!(
+                "storage.provider_integration needs s3:// storage, not {location}"
+            )));
+        }
+        let s3 = storage.s3.clone().unwrap_or_default();
+        if s3.access_key_id.is_some() || s3.secret_access_key.is_some() {
+            return Err(CatalogError::BadRequest(
+                "Storage with a provider integration takes no static S3 keys \
+                 (s3.access_key_id, s3.secret_access_key): Frazil reaches it with the \
+                 integration's role"
+                    .into(),
+            ));
+        }
+        let was = current.s3.clone().unwrap_or_default();
+        let new_endpoint = s3.endpoint.is_some() && s3.endpoint != was.endpoint;
+        if !server_admin && (new_endpoint || (s3.allow_http && !was.allow_http)) {
+            return Err(CatalogError::Forbidden(
+                "Only a server administrator may set an S3 endpoint or allow plain HTTP: \
+                 leave s3.endpoint and s3.allow_http out"
+                    .into(),
+            ));
+        }
+        Ok(storage)
+    }
+
     /// 409 when `location` would hold the server's own files.
     pub fn check_not_protected(&self, location: &str) -> Result<()> {
         let location = Location::parse(location)?;
@@ -191,6 +230,7 @@ fn local_location(path: &Path) -> Result<Location> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use frazil_storage::S3Settings;
 
     fn local(location: &str) -> StorageConfig {
         StorageConfig {
@@ -236,6 +276,74 @@ mod tests {
                 matches!(&refused, Err(CatalogError::Forbidden(m)) if m.contains("storage_roots")),
                 "{outside}: {refused:?}"
             );
+        }
+    }
+
+    fn role(location: &str, s3: S3Settings) -> StorageConfig {
+        StorageConfig {
+            location: location.into(),
+            s3: Some(s3),
+            provider_integration: Some("pi-1".into()),
+        }
+    }
+
+    #[test]
+    fn storage_reached_through_a_role_may_be_any_bucket_without_keys() {
+        let policy = StoragePolicy::new(vec![local("s3://frazil/wh")]).unwrap();
+        let current = local("s3://frazil/wh/a/b");
+        let mine = role("s3://customer-bucket/lake", S3Settings::default());
+        assert_eq!(
+            policy.role_storage(mine.clone(), &current, false).unwrap(),
+            mine
+        );
+        let keyed = S3Settings {
+            access_key_id: Some("AKIA".into()),
+            secret_access_key: Some("s".into()),
+            ..S3Settings::default()
+        };
+        for admin in [false, true] {
+            let refused = policy.role_storage(role("s3://c/l", keyed.clone()), &current, admin);
+            assert!(
+                matches!(&refused, Err(CatalogError::BadRequest(m)) if m.contains("static S3 keys")),
+                "{refused:?}"
+            );
+        }
+        let refused =
+            policy.role_storage(role("file:///tmp/x", S3Settings::default()), &current, true);
+        assert!(matches!(refused, Err(CatalogError::BadRequest(_))));
+    }
+
+    #[test]
+    fn only_server_admins_point_role_storage_at_an_endpoint() {
+        let policy = StoragePolicy::default();
+        let endpoint = |e: &str| S3Settings {
+            endpoint: Some(e.into()),
+            ..S3Settings::default()
+        };
+        let current = role("s3://c/l", endpoint("http://minio:9000"));
+        // the endpoint it has stays; another is a server administrator's choice
+        assert!(policy
+            .role_storage(
+                role("s3://d/l", endpoint("http://minio:9000")),
+                &current,
+                false
+            )
+            .is_ok());
+        for changed in [
+            endpoint("http://169.254.169.254"),
+            S3Settings {
+                allow_http: true,
+                ..endpoint("http://minio:9000")
+            },
+        ] {
+            let refused = policy.role_storage(role("s3://c/l", changed.clone()), &current, false);
+            assert!(
+                matches!(refused, Err(CatalogError::Forbidden(_))),
+                "{changed:?}"
+            );
+            assert!(policy
+                .role_storage(role("s3://c/l", changed), &current, true)
+                .is_ok());
         }
     }
 

@@ -106,7 +106,8 @@ fn explicit_null<'de, D: serde::Deserializer<'de>>(
 #[serde(deny_unknown_fields)]
 pub struct UpdateEnvironmentRequest {
     pub name: Option<String>,
-    /// Only a server administrator may change storage (below a configured root).
+    /// Only a server administrator may change storage (below a configured root), except storage
+    /// naming one of the environment's provider integrations (any `s3://` bucket, no static keys).
     #[serde(default, deserialize_with = "crate::object::optional_object")]
     pub storage: Option<StorageUpdate>,
 }

@@ -12,7 +12,7 @@ use frazil_storage::{S3Settings, StorageConfig};
 use serde::{Deserialize, Serialize};
 
 pub use load::Loaded;
-pub use values::{ListenAddress, LogFilter, LogFormat};
+pub use values::{ListenAddress, LogFilter, LogFormat, SessionSeconds};
 
 /// Every option; docs/operations.md documents each one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +77,9 @@ pub struct Config {
     /// The server administrator's credentials to create on first start (else one is generated).
     pub bootstrap_client_id: Option<String>,
     pub bootstrap_client_secret: Option<String>,
+    /// How long the sessions of provider integrations' roles last, in seconds: the credentials
+    /// vended to engines and those of Frazil's own I/O in their buckets (900 to 43200).
+    pub vended_credentials_duration_seconds: SessionSeconds,
 }
 
 impl Default for Config {
@@ -111,6 +114,7 @@ impl Default for Config {
             master_key_file: None,
             bootstrap_client_id: None,
             bootstrap_client_secret: None,
+            vended_credentials_duration_seconds: SessionSeconds::default(),
         }
     }
 }
@@ -192,6 +196,13 @@ impl Config {
             s3,
             provider_integration: None,
         })
+    }
+
+    /// The sessions in which provider integrations' roles are assumed.
+    pub fn role_sessions(&self) -> std::sync::Arc<frazil_storage::RoleSessions> {
+        std::sync::Arc::new(frazil_storage::RoleSessions::new(
+            self.vended_credentials_duration_seconds.duration(),
+        ))
     }
 
     pub fn public_url(&self) -> String {

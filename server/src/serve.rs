@@ -31,7 +31,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Duration::from_millis(config.table_cache_ttl_ms),
     )
     .with_purge_delay(Duration::from_millis(config.purge_delay_ms))
-    .with_storage_policy(config.storage_policy()?);
+    .with_storage_policy(config.storage_policy()?)
+    .with_role_sessions(config.role_sessions());
     let catalog = Arc::new(startup::with_master_key(&config, catalog).await?);
     let env = catalog
         .ensure_environment("default", "default", config.default_storage()?)

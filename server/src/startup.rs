@@ -35,7 +35,9 @@ pub async fn connect(config: &Config) -> anyhow::Result<SqlStore> {
 /// The catalog with the default organization and environment in place.
 pub async fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
     let store = open_store(config).await?;
-    let catalog = Catalog::new(Arc::new(store)).with_storage_policy(config.storage_policy()?);
+    let catalog = Catalog::new(Arc::new(store))
+        .with_storage_policy(config.storage_policy()?)
+        .with_role_sessions(config.role_sessions());
     let catalog = with_master_key(config, catalog).await?;
     catalog
         .ensure_environment("default", "default", config.default_storage()?)

@@ -73,16 +73,7 @@ impl AwsIdentity {
 
 /// STS `GetCallerIdentity` with the SDK's default configuration.
 async fn caller_arn() -> Result<String, String> {
-    let region = RegionProviderChain::default_provider().or_else(FALLBACK_REGION);
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_timeout(LOOKUP_TIMEOUT)
-                .build(),
-        )
-        .load()
-        .await;
+    let config = sdk_config(LOOKUP_TIMEOUT).await;
     let identity = aws_sdk_sts::Client::new(&config)
         .get_caller_identity()
         .send()
@@ -92,6 +83,17 @@ async fn caller_arn() -> Result<String, String> {
         .arn()
         .map(str::to_string)
         .ok_or_else(|| "GetCallerIdentity answered without an ARN".to_string())
+}
+
+/// The AWS SDK's configuration from its standard sources (credentials, region, endpoint
+/// variables), every operation bounded by `timeout` (retries included).
+pub(crate) async fn sdk_config(timeout: Duration) -> aws_config::SdkConfig {
+    let region = RegionProviderChain::default_provider().or_else(FALLBACK_REGION);
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
+        .load()
+        .await
 }
 
 /// The principal a trust policy names for `caller`: an assumed role's session

@@ -14,7 +14,8 @@ pub use aws::{trust_principal, AwsIdentity};
 pub use config::{S3Settings, StorageConfig};
 pub use location::{metadata_file_name, table_location, version_of, Location};
 pub use role::{
-    AssumeRoleError, CustomerRole, DataAccess, RoleSessions, TableGrant, TemporaryCredentials,
+    session_name, session_policy, AssumeRoleError, CustomerRole, DataAccess,
+    RoleCredentialProvider, RoleSessions, TableGrant, TemporaryCredentials,
     DEFAULT_SESSION_DURATION, REFRESH_BEFORE_EXPIRY,
 };
 pub use warehouse::Warehouse;
@@ -41,6 +42,9 @@ pub enum StorageError {
         location: String,
         reason: String,
     },
+    /// The storage is reached through a customer role that could not be assumed.
+    #[error(transparent)]
+    Credentials(#[from] AssumeRoleError),
     #[error("storage error at {location}: {source}")]
     Backend {
         location: String,

@@ -10,7 +10,10 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-use crate::{Location, Result, StorageConfig, StorageError};
+use crate::{
+    AssumeRoleError, CustomerRole, Location, Result, RoleCredentialProvider, RoleSessions,
+    StorageConfig, StorageError,
+};
 
 /// One environment's storage: its root location and the object stores that serve it (one per
 /// S3 bucket, or the local file system), built once and reused.
@@ -18,6 +21,9 @@ use crate::{Location, Result, StorageConfig, StorageError};
 pub struct Warehouse {
     config: StorageConfig,
     root: Location,
+    /// The customer role whose credentials reach this storage (a provider integration), and
+    /// the sessions that assume it; without, the storage's keys or the server's own.
+    role: Option<(Arc<RoleSessions>, CustomerRole)>,
     stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
 }
 
@@ -27,8 +33,27 @@ impl Warehouse {
         Ok(Self {
             config,
             root,
+            role: None,
             stores: Mutex::default(),
         })
+    }
+
+    /// Storage reached only with `role`'s credentials (assumed through `sessions`, cached and
+    /// refreshed before they expire), never with static keys nor the server's own credentials.
+    pub fn with_role(
+        config: StorageConfig,
+        sessions: Arc<RoleSessions>,
+        role: CustomerRole,
+    ) -> Result<Self> {
+        Ok(Self {
+            role: Some((sessions, role)),
+            ..Self::new(config)?
+        })
+    }
+
+    /// The customer role this storage is reached with, if any.
+    pub fn role(&self) -> Option<&CustomerRole> {
+        self.role.as_ref().map(|(_, role)| role)
     }
 
     pub fn root(&self) -> &Location {
@@ -134,6 +159,9 @@ impl Warehouse {
             return self.local_store();
         }
         let s3 = self.config.s3.clone().unwrap_or_default();
+        let region = s3.region.clone();
+        // The environment gives connection settings (endpoint variables); credentials come from
+        // it only for storage without a role (see below).
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(url.host_str().unwrap_or_default())
             .with_region(s3.region.unwrap_or_else(|| "us-east-1".to_string()))
@@ -142,7 +170,14 @@ impl Warehouse {
         if let Some(endpoint) = s3.endpoint {
             builder = builder.with_endpoint(endpoint);
         }
-        if let (Some(key), Some(secret)) = (s3.access_key_id, s3.secret_access_key) {
+        if let Some((sessions, role)) = &self.role {
+            // A credential provider takes precedence over every other credential source of the
+            // builder (static keys, web identity, instance metadata): the role's, and only it.
+            let provider = RoleCredentialProvider::new(sessions.clone(), role.clone(), region);
+            builder = builder
+                .with_credentials(Arc::new(provider))
+                .with_skip_signature(false);
+        } else if let (Some(key), Some(secret)) = (s3.access_key_id, s3.secret_access_key) {
             builder = builder
                 .with_access_key_id(key)
                 .with_secret_access_key(secret);
@@ -210,6 +245,9 @@ impl Warehouse {
 }
 
 fn backend(location: &Location, source: object_store::Error) -> StorageError {
+    if let Some(refused) = assume_role_error(&source) {
+        return StorageError::Credentials(refused);
+    }
     match source {
         object_store::Error::NotFound { .. } => StorageError::NotFound(location.to_string()),
         source => StorageError::Backend {
@@ -217,6 +255,18 @@ fn backend(location: &Location, source: object_store::Error) -> StorageError {
             source,
         },
     }
+}
+
+/// The customer role's refusal behind a store error, however deep the store wrapped it.
+fn assume_role_error(error: &(dyn std::error::Error + 'static)) -> Option<AssumeRoleError> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(refused) = e.downcast_ref::<AssumeRoleError>() {
+            return Some(refused.clone());
+        }
+        cause = e.source();
+    }
+    None
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ from conftest import (
     env_catalog,
     fetch_token,
     free_port,
+    make_tenant,
     start_server,
     stop_server,
     unique,
@@ -42,15 +43,17 @@ SCHEMA_JSON = {"type": "struct", "schema-id": 0, "fields": [{"id": 1, "name": "i
 ROWS = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
 REMOTE_SIGNING = {"header.X-Iceberg-Access-Delegation": "remote-signing"}
 # moto answers these many requests before it checks signatures: the IAM user, its key and policy,
-# and the bucket.
-SETUP_CALLS = 4
+# the customer's role and its policy, and the two buckets.
+SETUP_CALLS = 7
+ROLE_ARN = "arn:aws:iam::123456789012:role/frazil-signer"
 
 
 class SigningS3:
     """A moto server that checks signatures, with one IAM user allowed everything."""
 
-    def __init__(self, endpoint: str, proc: subprocess.Popen, key: str, secret: str, bucket: str):
+    def __init__(self, endpoint: str, proc: subprocess.Popen, key: str, secret: str, bucket: str, customer_bucket: str):
         self.endpoint, self.proc, self.key, self.secret, self.bucket = endpoint, proc, key, secret, bucket
+        self.customer_bucket = customer_bucket
 
     def client(self):
         return boto3.client(
@@ -84,8 +87,13 @@ def signing_s3(tmp_path_factory) -> SigningS3:
         key = iam.create_access_key(UserName="frazil")["AccessKey"]
         everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
         iam.put_user_policy(UserName="frazil", PolicyName="all", PolicyDocument=json.dumps(everything))
-        s3 = SigningS3(endpoint, proc, key["AccessKeyId"], key["SecretAccessKey"], unique("signed").replace("_", "-"))
+        # a customer's role (a provider integration), which Frazil's own identity (the user) assumes
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
+        iam.create_role(RoleName="frazil-signer", AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(RoleName="frazil-signer", PolicyName="all", PolicyDocument=json.dumps(everything))
+        s3 = SigningS3(endpoint, proc, key["AccessKeyId"], key["SecretAccessKey"], unique("signed").replace("_", "-"), unique("customer").replace("_", "-"))
         s3.client().create_bucket(Bucket=s3.bucket)
+        s3.client().create_bucket(Bucket=s3.customer_bucket)
         yield s3
     finally:
         _stop(proc)
@@ -104,6 +112,13 @@ def server(signing_s3: SigningS3, tmp_path_factory):
         "FRAZIL_S3_SECRET_ACCESS_KEY": signing_s3.secret,
         "FRAZIL_S3_PATH_STYLE": "true",
         "FRAZIL_S3_ALLOW_HTTP": "true",
+        # Frazil's own AWS identity (the IAM user), for STS: it assumes provider integrations' roles
+        "AWS_ACCESS_KEY_ID": signing_s3.key,
+        "AWS_SECRET_ACCESS_KEY": signing_s3.secret,
+        "AWS_SESSION_TOKEN": None,
+        "AWS_PROFILE": None,
+        "AWS_REGION": S3_REGION,
+        "AWS_ENDPOINT_URL": signing_s3.endpoint,
     }
     db_url = _database_for("sqlite", base, cleanups)
     srv = start_server("sqlite", base, db_url, warehouse=f"s3://{signing_s3.bucket}/warehouse", env=settings)
@@ -299,3 +314,39 @@ def test_a_missing_table_or_no_token_is_not_signed(server, keys, signing_s3, wri
     url = sign_url(server, "tableflow", written["ns"], "events")
     r = requests.post(url, json={"region": S3_REGION, "uri": uri, "method": "GET", "headers": {}}, timeout=10)
     assert_iceberg_error(r, 401)
+
+
+def test_an_environment_with_a_provider_integration_signs_with_the_role(server, signing_s3):
+    """The environment's storage is the customer's bucket, reached through its role: requests are
+    signed with the role's temporary credentials (from STS AssumeRole), which S3 accepts."""
+    admin = AdminClient(server)
+    t = make_tenant(server, admin, server.base_dir)
+    body = {"name": "customer", "aws": {"customer_role_arn": ROLE_ARN}}
+    path = f"/organizations/{t.org}/environments/{t.env}"
+    integration = admin.call("POST", f"{path}/provider-integrations", json=body, expect=201).json()
+    storage = {"location": f"s3://{signing_s3.customer_bucket}/lake", "provider_integration": integration["id"]}
+    admin.call("PATCH", path, json={"storage": storage}, expect=200)
+
+    writer = admin.create_key(t.org, t.env, "writer")
+    credential = f"{writer['key']}:{writer['secret']}"
+    catalog = env_catalog(server, t.org, t.env, "tableflow", credential, **REMOTE_SIGNING)
+    catalog.create_namespace("ns")
+    table = catalog.create_table("ns.events", schema=SCHEMA)
+    table.append(pa.Table.from_pylist(ROWS, schema=SCHEMA))
+    assert catalog.load_table("ns.events").scan().to_arrow().sort_by("id").to_pylist() == ROWS
+    listed = signing_s3.client().list_objects_v2(Bucket=signing_s3.customer_bucket, Prefix="lake/ns/events")
+    assert any(o["Key"].endswith(".parquet") for o in listed.get("Contents", [])), listed
+
+    # a signed GET carries the role's session: an STS key (ASIA...) and its token, not Frazil's
+    # own key; S3 accepts it
+    token = token_of(server, credential)
+    uri = object_url(signing_s3, table.metadata_location)
+    url = f"{t.catalog_uri}/v1/namespaces/ns/tables/events/sign"
+    signed = sign(server, token, url, "GET", uri)
+    assert signed.status_code == 200, signed.text
+    headers = signed.json()["headers"]
+    credential_key = headers["authorization"][0].split("Credential=")[1].split("/")[0]
+    assert credential_key.startswith("ASIA") and credential_key != signing_s3.key, headers["authorization"]
+    assert headers["x-amz-security-token"][0]
+    fetched = requests.get(uri, headers={k: ", ".join(v) for k, v in headers.items()}, timeout=10)
+    assert fetched.status_code == 200, fetched.text

@@ -161,6 +161,14 @@ def test_bad_values_are_refused_by_name(tmp_path):
     assert "`sqlite_synchronous`" in r.stderr and '"sometimes"' in r.stderr, r.stderr
 
 
+def test_a_session_duration_sts_refuses_is_refused_at_start(tmp_path):
+    for seconds in ("899", "43201"):
+        r = frazil(["serve"], sqlite_env(tmp_path, port=free_port(), env={"FRAZIL_VENDED_CREDENTIALS_DURATION_SECONDS": seconds}))
+        assert r.returncode != 0
+        assert "FRAZIL_VENDED_CREDENTIALS_DURATION_SECONDS" in r.stderr and "900" in r.stderr and "43200" in r.stderr, r.stderr
+        assert "panicked" not in r.stderr
+
+
 def test_a_misspelt_variable_is_refused_and_an_unknown_one_warned_about(tmp_path):
     r = frazil(["serve"], sqlite_env(tmp_path, env={"FRAZIL_LISEN": "127.0.0.1:1"}))
     assert r.returncode != 0

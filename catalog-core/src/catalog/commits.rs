@@ -108,7 +108,7 @@ impl Catalog {
         env: &Environment,
         changes: Vec<TableChange>,
     ) -> Result<Vec<LoadedTable>> {
-        let warehouse = self.warehouse(env)?;
+        let warehouse = self.warehouse(env).await?;
         // A commit that is already stale (the loser of a race, retrying writers) is answered
         // before it queues for the tables' locks behind the commit that beat it.
         for change in &changes {
@@ -308,7 +308,7 @@ impl Catalog {
                 "Requirement failed: table already exists".into(),
             ));
         }
-        let warehouse = self.warehouse(env)?;
+        let warehouse = self.warehouse(env).await?;
         let default_location = table_location(
             warehouse.root(),
             ident.namespace.levels(),

@@ -20,12 +20,13 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use frazil_storage::{AwsIdentity, Location, StorageConfig, Warehouse};
+use frazil_storage::{AwsIdentity, CustomerRole, Location, RoleSessions, StorageConfig, Warehouse};
 
 pub use api_keys::{verify_secret, ApiKey, IssuedApiKey, NewApiKey};
 pub use commits::TableChange;
 pub use provider_integrations::{NewProviderIntegration, ProviderIntegration};
 pub use purge::PurgeOutcome;
+pub(crate) use storage_access::unavailable as storage_access_unavailable;
 pub use storage_access::VendedCredentials;
 pub use tables::{CreateTable, LoadedTable};
 pub use tenancy::{check_id, Cluster, Organization};
@@ -52,6 +53,11 @@ pub const DEFAULT_POINTER_TTL: Duration = Duration::from_secs(5);
 /// settings); another replica's change is seen after at most this long, this replica's at once.
 const ENVIRONMENT_CACHE_TTL: Duration = Duration::from_secs(5);
 
+/// How long a provider integration's role is reused. Its record never changes and cannot be
+/// deleted while an environment names it; an id deleted and created again elsewhere (another
+/// replica) is seen after at most this long.
+const CUSTOMER_ROLE_CACHE_TTL: Duration = Duration::from_secs(60);
+
 #[derive(Debug)]
 pub struct Catalog {
     store: Arc<dyn MetadataStore>,
@@ -71,6 +77,10 @@ pub struct Catalog {
     storage_policy: StoragePolicy,
     /// Frazil's own AWS principal, shown with provider integrations (looked up on first use).
     aws_identity: Arc<AwsIdentity>,
+    /// Assumes the roles of provider integrations; caches their credentials.
+    role_sessions: Arc<RoleSessions>,
+    /// `(env uid, integration id)` -> the integration's role (records never change).
+    customer_roles: moka::future::Cache<(String, String), CustomerRole>,
 }
 
 impl Catalog {
@@ -98,7 +108,19 @@ impl Catalog {
             purge: purge::PurgeQueue::default(),
             storage_policy: StoragePolicy::default(),
             aws_identity: Arc::default(),
+            role_sessions: Arc::default(),
+            customer_roles: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(CUSTOMER_ROLE_CACHE_TTL)
+                .build(),
         }
+    }
+
+    /// This catalog, assuming customer roles through `sessions` (their duration is that of
+    /// vended credentials).
+    pub fn with_role_sessions(mut self, sessions: Arc<RoleSessions>) -> Self {
+        self.role_sessions = sessions;
+        self
     }
 
     /// This catalog, sealing the secrets it stores with `master_key`.
@@ -292,18 +314,38 @@ impl Catalog {
         self.environment(&org, &env).await.map_err(as_given)
     }
 
-    /// The storage of an environment, opened once per process.
-    pub fn warehouse(&self, env: &Environment) -> Result<Arc<Warehouse>> {
-        let mut warehouses = self.warehouses.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = warehouses
-            .get(&env.uid)
-            .filter(|w| *w.config() == env.storage)
-        {
-            return Ok(w.clone());
+    /// The storage of an environment, opened once per process. Storage that names a provider
+    /// integration is reached with the integration's role only.
+    pub async fn warehouse(&self, env: &Environment) -> Result<Arc<Warehouse>> {
+        if let Some(w) = self.cached_warehouse(env) {
+            return Ok(w);
         }
-        let warehouse = Arc::new(Warehouse::new(env.storage.clone())?);
+        let warehouse = Arc::new(self.open_storage(env, &env.storage).await?);
+        let mut warehouses = self.warehouses.lock().unwrap_or_else(|e| e.into_inner());
         warehouses.insert(env.uid.clone(), warehouse.clone());
         Ok(warehouse)
+    }
+
+    fn cached_warehouse(&self, env: &Environment) -> Option<Arc<Warehouse>> {
+        let warehouses = self.warehouses.lock().unwrap_or_else(|e| e.into_inner());
+        warehouses
+            .get(&env.uid)
+            .filter(|w| *w.config() == env.storage)
+            .cloned()
+    }
+
+    /// `storage` of `env` (its own or one being set), with the role of the provider integration
+    /// it names, if any.
+    async fn open_storage(&self, env: &Environment, storage: &StorageConfig) -> Result<Warehouse> {
+        let Some(id) = &storage.provider_integration else {
+            return Ok(Warehouse::new(storage.clone())?);
+        };
+        let role = self.customer_role(env, id).await?;
+        Ok(Warehouse::with_role(
+            storage.clone(),
+            self.role_sessions.clone(),
+            role,
+        )?)
     }
 }
 

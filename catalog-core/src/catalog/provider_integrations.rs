@@ -3,7 +3,7 @@
 //! knows the id the customer's trust policy requires, so no other Frazil tenant can get Frazil
 //! to assume that role). Managed per environment through the admin API.
 
-use frazil_storage::StorageConfig;
+use frazil_storage::{CustomerRole, StorageConfig};
 
 use super::tenancy::{check_id, generate_id};
 use super::Catalog;
@@ -118,6 +118,9 @@ impl Catalog {
             .delete_provider_integration(&env.uid, id, &in_use)
             .await?
         {
+            self.customer_roles
+                .invalidate(&(env.uid.clone(), id.to_string()))
+                .await;
             Ok(())
         } else {
             Err(no_such_integration(env, id))
@@ -126,7 +129,7 @@ impl Catalog {
 
     /// 400 naming `storage.provider_integration` unless the integration that `storage` names is
     /// one of `env`'s and the storage is on S3. (A delete of that integration racing this
-    /// change may still win; the role is only named, not assumed, until the next step.)
+    /// change may still win; the storage is probed with the role before it is stored.)
     pub(super) async fn check_provider_integration(
         &self,
         env: &Environment,
@@ -147,6 +150,38 @@ impl Catalog {
                 "storage.provider_integration: {}",
                 no_such_integration(env, id)
             ))),
+        }
+    }
+
+    /// The role of `env`'s provider integration `id`, cached (records never change).
+    pub(super) async fn customer_role(&self, env: &Environment, id: &str) -> Result<CustomerRole> {
+        let key = (env.uid.clone(), id.to_string());
+        let lookup = async {
+            let record = self.store.provider_integration(&env.uid, id).await?;
+            let record = record.ok_or_else(|| {
+                CatalogError::Internal(format!(
+                    "the storage of environment {}/{} names provider integration {id}, which \
+                     does not exist",
+                    env.org_id, env.id
+                ))
+            })?;
+            Ok::<_, CatalogError>(CustomerRole {
+                integration_id: record.id,
+                role_arn: record.customer_role_arn,
+                external_id: record.external_id,
+            })
+        };
+        self.customer_roles
+            .try_get_with(key, lookup)
+            .await
+            .map_err(|e| CatalogError::Internal(e.to_string()))
+    }
+
+    /// The role of the provider integration `env`'s storage names; `None` without one.
+    pub(crate) async fn environment_role(&self, env: &Environment) -> Result<Option<CustomerRole>> {
+        match &env.storage.provider_integration {
+            Some(id) => Ok(Some(self.customer_role(env, id).await?)),
+            None => Ok(None),
         }
     }
 

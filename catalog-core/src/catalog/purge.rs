@@ -99,7 +99,7 @@ impl Catalog {
                 other.location
             )));
         }
-        let deleted = match self.warehouse(&env) {
+        let deleted = match self.warehouse(&env).await {
             Ok(warehouse) => match object_location(&warehouse, &task.location) {
                 Ok(tree) => delete(&warehouse, &tree).await,
                 Err(e) => return Ok(abandon(e.to_string())),

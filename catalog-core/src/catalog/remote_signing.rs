@@ -70,10 +70,8 @@ impl Catalog {
     /// integration's role when it names one, else its static keys, else Frazil's own from the
     /// AWS SDK's default chain.
     async fn signing_credentials(&self, env: &Environment) -> Result<SigningCredentials> {
-        if env.storage.provider_integration.is_some() {
-            return Err(CatalogError::Unavailable(
-                "Remote signing with a provider integration's role is not available yet".into(),
-            ));
+        if let Some(role) = self.role_credentials(env).await? {
+            return Ok(SigningCredentials::from(role.as_ref()));
         }
         let s3 = env.storage.s3.as_ref();
         if let Some((key, secret)) =

@@ -3,12 +3,17 @@
 //! integration. Environments without one vend nothing: Frazil never hands out static keys.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
-use frazil_storage::DataAccess;
+use frazil_storage::{AssumeRoleError, DataAccess, Location, TableGrant, TemporaryCredentials};
 
 use super::Catalog;
 use crate::model::Environment;
-use crate::Result;
+use crate::{CatalogError, Result};
+
+/// The region of storage that names none (S3's default, and STS's global one).
+const DEFAULT_REGION: &str = "us-east-1";
 
 /// Credentials for the files below `prefix` (a table's location), as the Iceberg REST
 /// `storage-credentials` entry and the table `config` carry them: `s3.access-key-id`,
@@ -31,7 +36,98 @@ impl Catalog {
         access: DataAccess,
         api_key_id: &str,
     ) -> Result<Option<VendedCredentials>> {
-        let _ = (env, table_location, access, api_key_id);
-        unimplemented!("issue 15: vended credentials")
+        let Some(role) = self.environment_role(env).await? else {
+            return Ok(None);
+        };
+        let location = Location::parse(table_location)?;
+        let grant = TableGrant {
+            role: &role,
+            env_uid: &env.uid,
+            table_location: &location,
+            access,
+            session_name: api_key_id,
+            region: storage_region(env),
+        };
+        let credentials = self
+            .role_sessions
+            .table_credentials(grant)
+            .await
+            .map_err(unavailable)?;
+        Ok(Some(VendedCredentials {
+            prefix: table_location.to_string(),
+            config: client_config(env, &credentials),
+        }))
     }
+
+    /// The credentials of the role of `env`'s provider integration, with no session policy
+    /// (Frazil's own I/O, signing for remote-signing clients); `None` without an integration.
+    pub async fn role_credentials(
+        &self,
+        env: &Environment,
+    ) -> Result<Option<Arc<TemporaryCredentials>>> {
+        let Some(role) = self.environment_role(env).await? else {
+            return Ok(None);
+        };
+        let credentials = self
+            .role_sessions
+            .role_credentials(&role, storage_region(env))
+            .await
+            .map_err(unavailable)?;
+        Ok(Some(credentials))
+    }
+}
+
+/// The region of `env`'s S3 storage, if it names one.
+fn storage_region(env: &Environment) -> Option<&str> {
+    env.storage.s3.as_ref().and_then(|s3| s3.region.as_deref())
+}
+
+/// The table `config` entries a client reaches the storage with, `credentials` included.
+fn client_config(
+    env: &Environment,
+    credentials: &TemporaryCredentials,
+) -> BTreeMap<String, String> {
+    let expires_at_ms = credentials
+        .expires_at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let region = storage_region(env).unwrap_or(DEFAULT_REGION);
+    let mut config = BTreeMap::from([
+        (
+            "s3.access-key-id".to_string(),
+            credentials.access_key_id.clone(),
+        ),
+        (
+            "s3.secret-access-key".to_string(),
+            credentials.secret_access_key.clone(),
+        ),
+        (
+            "s3.session-token".to_string(),
+            credentials.session_token.clone(),
+        ),
+        (
+            "s3.session-token-expires-at-ms".to_string(),
+            expires_at_ms.to_string(),
+        ),
+        ("client.region".to_string(), region.to_string()),
+        ("s3.region".to_string(), region.to_string()),
+    ]);
+    if let Some(s3) = &env.storage.s3 {
+        if let Some(endpoint) = &s3.endpoint {
+            config.insert("s3.endpoint".to_string(), endpoint.clone());
+        }
+        if s3.path_style {
+            config.insert("s3.path-style-access".to_string(), "true".to_string());
+        }
+    }
+    config
+}
+
+/// STS refused or did not answer: the client may retry later (503), told which integration.
+pub(crate) fn unavailable(e: AssumeRoleError) -> CatalogError {
+    CatalogError::Unavailable(format!(
+        "Cannot get storage credentials from provider integration {}: {}",
+        e.integration_id, e.reason
+    ))
 }

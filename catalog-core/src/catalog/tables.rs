@@ -88,7 +88,7 @@ impl Catalog {
         let ident = TableIdent::new(ns.clone(), request.name.clone())?;
         let namespace = self.namespace_record(env, ns).await?;
         self.ensure_name_free(&namespace, &ident).await?;
-        let warehouse = self.warehouse(env)?;
+        let warehouse = self.warehouse(env).await?;
         let uuid = Uuid::now_v7();
         let location = match &request.location {
             Some(requested) => object_location(&warehouse, requested)?,
@@ -193,7 +193,7 @@ impl Catalog {
             self.remove_table(env, ident, |_| Ok(None)).await?;
             return Ok(());
         }
-        let warehouse = self.warehouse(env)?;
+        let warehouse = self.warehouse(env).await?;
         let delay = self.purge.delay;
         let record = self
             .remove_table(env, ident, |record| {
@@ -263,7 +263,7 @@ impl Catalog {
     ) -> Result<LoadedTable> {
         let ident = TableIdent::new(ns.clone(), name)?;
         let namespace = self.namespace_record(env, ns).await?;
-        let warehouse = self.warehouse(env)?;
+        let warehouse = self.warehouse(env).await?;
         let file = inside_warehouse(&warehouse, metadata_location)?;
         let text = warehouse.read_file(&file).await?;
         let text = String::from_utf8(text.to_vec()).map_err(|_| {
@@ -406,7 +406,7 @@ impl Catalog {
         location: &str,
         as_written: bool,
     ) -> Result<String> {
-        let warehouse = self.warehouse(env)?;
+        let warehouse = self.warehouse(env).await?;
         let file = inside_warehouse(&warehouse, location)?;
         let bytes = warehouse.read_file(&file).await?;
         let unreadable = || CatalogError::Internal(format!("metadata file {file} is not UTF-8"));

@@ -58,8 +58,19 @@ fn only_server_admins_choose_storage(caller: &Principal) -> Result<()> {
 /// 400 naming the cause when the server cannot write, read back and delete a file at the
 /// storage's location; asked after the policy checks, before anything is stored.
 async fn check_usable(storage: &StorageConfig) -> Result<()> {
-    Warehouse::new(storage.clone())?.check_usable().await?;
-    Ok(())
+    check_warehouse_usable(&Warehouse::new(storage.clone())?).await
+}
+
+async fn check_warehouse_usable(warehouse: &Warehouse) -> Result<()> {
+    // A role that cannot be assumed makes the storage unusable: 400 naming the integration,
+    // for the admin setting it up (not the 503 of a request that finds STS away).
+    match warehouse.check_usable().await {
+        Ok(()) => Ok(()),
+        Err(frazil_storage::StorageError::Credentials(refused)) => Err(CatalogError::BadRequest(
+            format!("cannot use storage {}: {refused}", warehouse.root()),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A fresh id such as `env-7k2m9q4x`.
@@ -160,8 +171,10 @@ impl Catalog {
             .ok_or_else(|| CatalogError::no_such_environment(org, env))
     }
 
-    /// Renames an environment or changes its storage settings (a server administrator's, as
-    /// when creating it). The location may change only while the environment holds no namespace.
+    /// Renames an environment or changes its storage settings: a server administrator's, as
+    /// when creating it, except storage reached through one of the environment's provider
+    /// integrations, which its admins may set in any bucket (bring your own bucket). The
+    /// location may change only while the environment holds no namespace.
     pub async fn update_environment(
         &self,
         caller: &Principal,
@@ -176,16 +189,29 @@ impl Catalog {
         }
         let mut moved = false;
         if let Some(storage) = storage {
-            only_server_admins_choose_storage(caller)?;
-            let storage = self.storage_policy.chosen_storage(storage)?;
+            let storage = match storage.provider_integration.is_some() {
+                // Reached with the customer's role, not the server's identity: an environment's
+                // admin may bring any bucket (see StoragePolicy::role_storage).
+                true => {
+                    self.check_provider_integration(&current, &storage).await?;
+                    self.storage_policy.role_storage(
+                        storage,
+                        &current.storage,
+                        caller.is_server_admin(),
+                    )?
+                }
+                false => {
+                    only_server_admins_choose_storage(caller)?;
+                    self.storage_policy.chosen_storage(storage)?
+                }
+            };
             moved =
                 Location::parse(&storage.location)? != Location::parse(&current.storage.location)?;
             if moved {
                 self.storage_policy.check_not_protected(&storage.location)?;
                 self.check_empty_before_move(&current).await?;
             }
-            self.check_provider_integration(&current, &storage).await?;
-            check_usable(&storage).await?;
+            check_warehouse_usable(&self.open_storage(&current, &storage).await?).await?;
             current.storage = storage;
         }
         let placement = |others: &[Environment]| match moved {

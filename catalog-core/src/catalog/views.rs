@@ -64,7 +64,7 @@ impl Catalog {
         let ident = TableIdent::new(ns.clone(), request.name.clone())?;
         let namespace = self.namespace_record(env, ns).await?;
         self.ensure_view_name_free(&namespace, &ident).await?;
-        let warehouse = self.warehouse(env)?;
+        let warehouse = self.warehouse(env).await?;
         let location = match &request.location {
             Some(requested) => object_location(&warehouse, requested)?,
             None => table_location(warehouse.root(), ns.levels(), &ident.name, Uuid::now_v7()),
@@ -107,7 +107,7 @@ impl Catalog {
     /// Replaces a view's metadata: checks `assert-view-uuid`, applies the updates and swaps the
     /// pointer, recomputing from the fresh row when another commit won the race.
     pub async fn replace_view(&self, env: &Environment, change: ViewChange) -> Result<LoadedView> {
-        let warehouse = self.warehouse(env)?;
+        let warehouse = self.warehouse(env).await?;
         let _locked = self
             .commit_locks
             .lock(&[lock_key(env, &change.ident)])
@@ -204,7 +204,7 @@ impl Catalog {
         let ident = TableIdent::new(ns.clone(), name)?;
         let namespace = self.namespace_record(env, ns).await?;
         self.ensure_view_name_free(&namespace, &ident).await?;
-        let warehouse = self.warehouse(env)?;
+        let warehouse = self.warehouse(env).await?;
         let file = inside_warehouse(&warehouse, metadata_location)?;
         let text = warehouse.read_file(&file).await?;
         let metadata: ViewMetadata = serde_json::from_slice(&text).map_err(|e| {

@@ -78,17 +78,30 @@ pub fn storage(request: wire::StorageRequest) -> StorageConfig {
     }
 }
 
+/// `current` with `update` laid over it. Storage that names a provider integration is reached
+/// with its role and holds no static keys: the keys it had go (keys given with the integration
+/// stay, for the catalog to refuse).
 pub fn storage_update(current: &StorageConfig, update: wire::StorageUpdate) -> StorageConfig {
+    let provider_integration = match update.provider_integration {
+        Some(chosen) => chosen,
+        None => current.provider_integration.clone(),
+    };
+    let given_keys = update
+        .s3
+        .as_ref()
+        .is_some_and(|s3| s3.access_key_id.is_some() || s3.secret_access_key.is_some());
+    let mut s3 = match update.s3 {
+        Some(s3) => Some(merge_s3(current.s3.clone(), s3)),
+        None => current.s3.clone(),
+    };
+    if let (Some(s3), true, false) = (&mut s3, provider_integration.is_some(), given_keys) {
+        s3.access_key_id = None;
+        s3.secret_access_key = None;
+    }
     StorageConfig {
         location: update.location.unwrap_or_else(|| current.location.clone()),
-        s3: match update.s3 {
-            Some(s3) => Some(merge_s3(current.s3.clone(), s3)),
-            None => current.s3.clone(),
-        },
-        provider_integration: match update.provider_integration {
-            Some(chosen) => chosen,
-            None => current.provider_integration.clone(),
-        },
+        s3,
+        provider_integration,
     }
 }
 

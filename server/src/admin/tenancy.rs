@@ -273,7 +273,11 @@ pub async fn get_environment(
     summary = "Update an environment",
     description = "Renames the environment or changes its storage settings; fields left out keep their value, \
         and `s3` fields are merged one by one. Only a server administrator may change storage, below \
-        a configured root. The location may move only while the environment holds no namespace, \
+        a configured root, except storage that names one of the environment's provider integrations: \
+        reached with the customer's role, it may be in any `s3://` bucket for the environment's \
+        admins too, holds no static keys (naming the integration drops them; keys given with it \
+        are 400), and only a server administrator may give it a new endpoint or plain HTTP (403). \
+        The location may move only while the environment holds no namespace, \
         and not onto another environment's storage or the server's own files (409); the server \
         must be able to write, read back and delete a file at the new storage (400 naming the cause). \
         `storage.provider_integration` names one of the environment's provider integrations for \

@@ -106,9 +106,67 @@ impl LogFilter {
     }
 }
 
+/// `vended_credentials_duration_seconds`: how long assumed-role sessions last, within what STS
+/// allows (15 minutes to 12 hours; the role's own maximum may be lower, which STS then says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
+pub struct SessionSeconds(u64);
+
+impl SessionSeconds {
+    const ALLOWED: std::ops::RangeInclusive<u64> = 900..=43_200;
+
+    pub fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.0)
+    }
+}
+
+impl TryFrom<u64> for SessionSeconds {
+    type Error = String;
+
+    fn try_from(seconds: u64) -> Result<Self, String> {
+        if Self::ALLOWED.contains(&seconds) {
+            Ok(Self(seconds))
+        } else {
+            Err(format!(
+                "{seconds} is not a session duration STS allows: use 900 (15 minutes) to 43200 \
+                 (12 hours) seconds"
+            ))
+        }
+    }
+}
+
+impl From<SessionSeconds> for u64 {
+    fn from(seconds: SessionSeconds) -> Self {
+        seconds.0
+    }
+}
+
+impl Default for SessionSeconds {
+    fn default() -> Self {
+        Self(frazil_storage::DEFAULT_SESSION_DURATION.as_secs())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_durations_are_what_sts_allows() {
+        for good in [900, 3600, 43_200] {
+            assert_eq!(
+                SessionSeconds::try_from(good).unwrap().duration().as_secs(),
+                good
+            );
+        }
+        for bad in [0, 899, 43_201] {
+            assert!(
+                SessionSeconds::try_from(bad).unwrap_err().contains("900"),
+                "{bad}"
+            );
+        }
+        assert_eq!(SessionSeconds::default().duration().as_secs(), 3600);
+    }
 
     #[test]
     fn a_listen_address_needs_a_port() {

@@ -182,8 +182,7 @@ pub async fn default_chain_credentials() -> Result<SigningCredentials, String> {
     > = tokio::sync::OnceCell::const_new();
     let provider = PROVIDER
         .get_or_init(|| async {
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .load()
+            crate::aws::sdk_config(DEFAULT_CHAIN_TIMEOUT)
                 .await
                 .credentials_provider()
         })
