@@ -16,6 +16,10 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import parse_qs
@@ -261,6 +265,91 @@ def test_sts_refusing_is_a_503_naming_the_integration(frazil, moto):
             assert integration["id"] in err["message"] and "Cannot get storage credentials" in err["message"], err
             for secret in (integration["aws"]["external_id"], "frazil-provider-test-secret"):
                 assert secret not in r.text and secret not in server.log_text()
+        # setting storage through a role that cannot be assumed: 400 naming the integration
+        other = make_tenant(server, admin, server.base_dir, org=t.org)
+        other_integration = integrate(admin, t.org, other.env, role_arn())
+        r = admin.call("PATCH", env_path(t.org, other.env), json={"storage": {"location": f"s3://{bucket}/other", "provider_integration": other_integration["id"]}})
+        err = assert_iceberg_error(r, 400, "BadRequestException")
+        assert other_integration["id"] in err["message"] and f"s3://{bucket}/other" in err["message"], err
+        assert admin.call("GET", env_path(t.org, other.env), expect=200).json()["storage"]["provider_integration"] is None
     finally:
         frazil.env = {k: v for k, v in frazil.env.items() if k != "AWS_ENDPOINT_URL_STS"}
         frazil.restart()
+
+
+class AgingSts:
+    """STS as moto answers it, except that every credential expires `lifetime` seconds after it is
+    issued: what a 15-minute credential has left once it has been cached for a while. Counts the
+    AssumeRole calls per role."""
+
+    def __init__(self, moto: MotoS3, lifetime: float):
+        self.moto, self.lifetime, self.calls = moto, lifetime, []
+        sts = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                params = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+                if params.get("Action") == "AssumeRole":
+                    sts.calls.append(params)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                answer = requests.post(f"{sts.moto.endpoint}{self.path}", data=body, headers=headers, timeout=10)
+                expires = (datetime.now(timezone.utc) + timedelta(seconds=sts.lifetime)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                text = re.sub(r"<Expiration>[^<]*</Expiration>", f"<Expiration>{expires}</Expiration>", answer.text).encode()
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("Content-Type", "text/xml"))
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def role_calls(self, arn: str) -> list[dict]:
+        return [c for c in self.calls if c.get("RoleArn") == arn]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_cached_credential_is_replaced_before_it_has_five_minutes_left(frazil, moto):
+    """With 15-minute sessions, Frazil's own I/O reuses the role's credential while it has more
+    than five minutes left and assumes the role again once it has less: STS (moto behind a proxy)
+    answers credentials that expire in 5 minutes and 10 seconds."""
+    sts = AgingSts(moto, lifetime=5 * 60 + 10)
+    saved = frazil.env
+    frazil.env = {**saved, "AWS_ENDPOINT_URL_STS": sts.endpoint, "FRAZIL_VENDED_CREDENTIALS_DURATION_SECONDS": "900"}
+    try:
+        frazil.restart()
+        server = frazil.server
+        admin = AdminClient(server)
+        t = make_tenant(server, admin, server.base_dir)
+        arn = role_arn()
+        integration = integrate(admin, t.org, t.env, arn)
+        bucket = new_bucket(moto)
+        # the credential is issued during the PATCH (its storage probe): between these two times
+        before = time.monotonic()
+        admin.call("PATCH", env_path(t.org, t.env), json={"storage": {"location": f"s3://{bucket}/lake", "provider_integration": integration["id"]}}, expect=200)
+        after = time.monotonic()
+        assert len(sts.role_calls(arn)) == 1 and sts.role_calls(arn)[0]["DurationSeconds"] == "900", sts.role_calls(arn)
+
+        writer = admin.create_key(t.org, t.env, "writer")
+        catalog = env_catalog(server, t.org, t.env, "tableflow", f"{writer['key']}:{writer['secret']}")
+        catalog.create_namespace("ns")
+        catalog.create_table("ns.first", schema=SCHEMA)
+        assert time.monotonic() - before < 10, "too slow to use the credential while it had more than 5 minutes left"
+        assert len(sts.role_calls(arn)) == 1, sts.role_calls(arn)  # the cached credential
+        time.sleep(max(0.0, after + 11 - time.monotonic()))  # now it has less than five minutes left
+        catalog.create_table("ns.second", schema=SCHEMA)
+        assert len(sts.role_calls(arn)) == 2, sts.role_calls(arn)
+        assert all(c["ExternalId"] == integration["aws"]["external_id"] for c in sts.role_calls(arn))
+        assert len([k for k in moto.keys(bucket, "lake/ns/") if k.endswith(".metadata.json")]) == 2
+    finally:
+        frazil.env = saved
+        frazil.restart()
+        sts.close()

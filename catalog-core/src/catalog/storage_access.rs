@@ -131,3 +131,68 @@ pub(crate) fn unavailable(e: AssumeRoleError) -> CatalogError {
         e.integration_id, e.reason
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use frazil_storage::{S3Settings, StorageConfig};
+
+    use super::*;
+
+    fn env(s3: Option<S3Settings>) -> Environment {
+        Environment {
+            uid: "u".into(),
+            org_id: "o".into(),
+            id: "e".into(),
+            name: "e".into(),
+            storage: StorageConfig {
+                location: "s3://lake/wh".into(),
+                s3,
+                provider_integration: Some("pi-1".into()),
+            },
+        }
+    }
+
+    fn credentials() -> TemporaryCredentials {
+        TemporaryCredentials {
+            access_key_id: "ASIAKEY".into(),
+            secret_access_key: "secret".into(),
+            session_token: "token".into(),
+            expires_at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+        }
+    }
+
+    #[test]
+    fn clients_get_the_credentials_their_expiry_and_the_region() {
+        let config = client_config(&env(None), &credentials());
+        let expected = [
+            ("client.region", "us-east-1"),
+            ("s3.access-key-id", "ASIAKEY"),
+            ("s3.region", "us-east-1"),
+            ("s3.secret-access-key", "secret"),
+            ("s3.session-token", "token"),
+            ("s3.session-token-expires-at-ms", "1700000000123"),
+        ];
+        let expected: BTreeMap<String, String> = expected
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn the_environments_endpoint_and_addressing_come_along() {
+        let s3 = S3Settings {
+            region: Some("eu-west-1".into()),
+            endpoint: Some("http://minio:9000".into()),
+            path_style: true,
+            ..S3Settings::default()
+        };
+        let config = client_config(&env(Some(s3)), &credentials());
+        assert_eq!(config["s3.region"], "eu-west-1");
+        assert_eq!(config["client.region"], "eu-west-1");
+        assert_eq!(config["s3.endpoint"], "http://minio:9000");
+        assert_eq!(config["s3.path-style-access"], "true");
+    }
+}

@@ -61,16 +61,10 @@ async fn check_usable(storage: &StorageConfig) -> Result<()> {
     check_warehouse_usable(&Warehouse::new(storage.clone())?).await
 }
 
+/// A role that cannot be assumed makes the storage unusable too: the 400 then names the
+/// integration and STS's answer, for the admin setting it up.
 async fn check_warehouse_usable(warehouse: &Warehouse) -> Result<()> {
-    // A role that cannot be assumed makes the storage unusable: 400 naming the integration,
-    // for the admin setting it up (not the 503 of a request that finds STS away).
-    match warehouse.check_usable().await {
-        Ok(()) => Ok(()),
-        Err(frazil_storage::StorageError::Credentials(refused)) => Err(CatalogError::BadRequest(
-            format!("cannot use storage {}: {refused}", warehouse.root()),
-        )),
-        Err(e) => Err(e.into()),
-    }
+    Ok(warehouse.check_usable().await?)
 }
 
 /// A fresh id such as `env-7k2m9q4x`.
