@@ -350,3 +350,31 @@ def test_an_environment_with_a_provider_integration_signs_with_the_role(server, 
     assert headers["x-amz-security-token"][0]
     fetched = requests.get(uri, headers={k: ", ".join(v) for k, v in headers.items()}, timeout=10)
     assert fetched.status_code == 200, fetched.text
+
+
+def test_a_create_transaction_writes_its_first_files_through_the_signer(server, keys, signing_s3, written):
+    """stage-create stores nothing until the commit, while the client writes the data files: the
+    signer signs a writer's requests below the location a create would give the table."""
+    catalog = signing_catalog(server, "warehouse", keys["writer"])
+    with catalog.create_table_transaction(f"{written['ns']}.staged", schema=SCHEMA) as tx:
+        tx.append(pa.Table.from_pylist(ROWS, schema=SCHEMA))
+    table = catalog.load_table(f"{written['ns']}.staged")
+    assert table.scan().to_arrow().sort_by("id").to_pylist() == ROWS
+
+    # a location of that form for a table that does not exist: signed for a writer only, and
+    # only while no table is there
+    parts = urlsplit(table.location())
+    stem = parts.path.lstrip("/").rsplit("-", 1)[0]
+    elsewhere = f"{signing_s3.endpoint}/{parts.netloc}/{stem.rsplit('/', 1)[0]}/later-{'ab' * 16}/data/a.parquet"
+    url = sign_url(server, "tableflow", written["ns"], "later")
+    assert sign(server, token_of(server, keys["writer"]), url, "PUT", elsewhere).status_code == 200
+    assert_iceberg_error(sign(server, token_of(server, keys["reader"]), url, "GET", elsewhere), 404)
+    # another table's name: not this one's location
+    taken = object_url(signing_s3, f"{table.location()}/data/b.parquet")
+    assert_iceberg_error(sign(server, token_of(server, keys["writer"]), url, "PUT", taken), 404)
+    # a location of that form that another table was created at
+    occupied_location = f"s3://{parts.netloc}/{stem.rsplit('/', 1)[0]}/later-{'cd' * 16}"
+    catalog.create_table(f"{written['ns']}.occupier", schema=SCHEMA, location=occupied_location)
+    occupied = object_url(signing_s3, f"{occupied_location}/data/c.parquet")
+    r = sign(server, token_of(server, keys["writer"]), url, "PUT", occupied)
+    assert_iceberg_error(r, 400)

@@ -7,7 +7,8 @@ use std::time::SystemTime;
 
 use frazil_storage::signing::scope::{self, TableScope};
 use frazil_storage::signing::{self, S3Request, SignedS3Request, SigningCredentials};
-use frazil_storage::{DataAccess, Location};
+use frazil_storage::{table_location, DataAccess, Location};
+use uuid::Uuid;
 
 use super::Catalog;
 use crate::model::{Environment, TableIdent};
@@ -28,7 +29,12 @@ impl Catalog {
         region: Option<&str>,
         request: &S3Request,
     ) -> Result<SignedS3Request> {
-        let location = self.table_location(env, ident).await?;
+        let location = match self.table_location(env, ident).await {
+            Err(CatalogError::NoSuchTable(_)) if access == DataAccess::Write => {
+                self.staged_location(env, ident, request).await?
+            }
+            found => found?,
+        };
         if !matches!(location.url().scheme(), "s3" | "s3a") {
             return Err(CatalogError::BadRequest(format!(
                 "Table {ident} is stored at {location}, not on S3: there are no S3 requests to sign"
@@ -64,6 +70,32 @@ impl Catalog {
         let current = self.current_table(env, ident, true).await?;
         let location = current.parsed.metadata.location();
         Location::parse(location).map_err(|e| CatalogError::Internal(e.to_string()))
+    }
+
+    /// A table in a create transaction is not in the catalog yet while its writer writes its
+    /// first files: the location a create would have given it is read from the request
+    /// (`{namespace}/{table}-{uuid}` below the environment's warehouse), if no other table or
+    /// files waiting to be purged are there. A table created at a location of its own is signed
+    /// for once its create is committed.
+    async fn staged_location(
+        &self,
+        env: &Environment,
+        ident: &TableIdent,
+        request: &S3Request,
+    ) -> Result<Location> {
+        self.namespace_record(env, &ident.namespace).await?;
+        let warehouse = self.warehouse(env).await?;
+        let levels = ident.namespace.levels();
+        let unnamed = table_location(warehouse.root(), levels, &ident.name, Uuid::nil());
+        let endpoint = env
+            .storage
+            .s3
+            .as_ref()
+            .and_then(|s3| s3.endpoint.as_deref());
+        let location = scope::staged_location(request, endpoint, &unnamed)
+            .ok_or_else(|| CatalogError::NoSuchTable(ident.clone()))?;
+        self.ensure_location_free(env, &location, None).await?;
+        Ok(location)
     }
 
     /// The credentials the environment's S3 requests are signed with: its provider

@@ -53,6 +53,31 @@ fn refuse<T>(reason: impl Into<String>) -> Result<T, OutOfScope> {
     Err(OutOfScope(reason.into()))
 }
 
+/// The location of a table being created in a create transaction (stage-create: it is not in the
+/// catalog until the transaction commits, while the client writes its first files), read out of
+/// the request: `unnamed` is the default location a create of the table would choose with the nil
+/// uuid (`.../name-000...0`), and the request's key must lie below that location with some uuid
+/// (`.../name-<32 hex digits>/...`). `None` for any other request.
+pub fn staged_location(
+    request: &S3Request,
+    endpoint: Option<&str>,
+    unnamed: &Location,
+) -> Option<Location> {
+    const UUID_DIGITS: usize = 32;
+    let table = TablePrefix::of(unnamed).ok()?;
+    let stem = table.path.strip_suffix(&"0".repeat(UUID_DIGITS))?;
+    let target = Target::parse(&request.uri, endpoint, &table.bucket).ok()?;
+    let rest = target.key.as_deref()?.strip_prefix(stem)?;
+    let (uuid, below) = rest.split_at_checked(UUID_DIGITS)?;
+    let hex = uuid
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if target.bucket != table.bucket || !hex || !below.starts_with('/') {
+        return None;
+    }
+    Location::parse(&format!("s3://{}/{stem}{uuid}", table.bucket)).ok()
+}
+
 /// Whether `request` may be signed for a caller with `access` to the table of `scope`.
 pub fn check(
     request: &S3Request,
@@ -679,6 +704,35 @@ mod tests {
                 "{source}"
             );
             req.headers.remove("X-Amz-Copy-Source");
+        }
+    }
+
+    #[test]
+    fn a_staged_tables_location_is_read_from_the_request() {
+        let unnamed =
+            Location::parse("s3://bucket/warehouse/ns/t-00000000000000000000000000000000").unwrap();
+        let staged = |uri: &str| staged_location(&request("PUT", uri), Some(MOTO), &unnamed);
+        let uuid = "0192a1b2c3d4e5f60718293a4b5c6d7e";
+        assert_eq!(
+            staged(&format!(
+                "http://127.0.0.1:5000/bucket/warehouse/ns/t-{uuid}/data/a.parquet"
+            )),
+            Some(Location::parse(&format!("s3://bucket/warehouse/ns/t-{uuid}")).unwrap())
+        );
+        for uri in [
+            // not a uuid, not below it, another name, another bucket or endpoint
+            "http://127.0.0.1:5000/bucket/warehouse/ns/t-0192a1b2/data/a.parquet".to_string(),
+            "http://127.0.0.1:5000/bucket/warehouse/ns/t-0192A1B2C3D4E5F60718293A4B5C6D7E/a"
+                .to_string(),
+            format!("http://127.0.0.1:5000/bucket/warehouse/ns/t-{uuid}"),
+            format!("http://127.0.0.1:5000/bucket/warehouse/ns/t-{uuid}x/a"),
+            format!("http://127.0.0.1:5000/bucket/warehouse/ns/tt-{uuid}/a"),
+            format!("http://127.0.0.1:5000/bucket/warehouse/ns/u-{uuid}/a"),
+            format!("http://127.0.0.1:5000/other/warehouse/ns/t-{uuid}/a"),
+            format!("http://127.0.0.1:5001/bucket/warehouse/ns/t-{uuid}/a"),
+            "http://127.0.0.1:5000/bucket?list-type=2&prefix=warehouse/ns/".to_string(),
+        ] {
+            assert_eq!(staged(&uri), None, "{uri}");
         }
     }
 
