@@ -35,6 +35,17 @@ const LIST_PARAMETERS: &[&str] = &[
 /// I/O never needs.
 const OBJECT_PARAMETERS: &[&str] = &["uploads", "uploadId", "partNumber", "versionId", "x-id"];
 
+/// Request headers that change who may read an object or how long it must be kept (canned ACLs,
+/// grants, object lock): table I/O never sends them, and S3 only honours `x-amz-*` headers that
+/// are signed.
+const REFUSED_HEADER_PREFIXES: &[&str] = &[
+    "x-amz-acl",
+    "x-amz-grant-",
+    "x-amz-object-lock-",
+    "x-amz-bypass-governance-retention",
+    "x-amz-website-redirect-location",
+];
+
 /// Where the requests of one table may go.
 #[derive(Debug, Clone, Copy)]
 pub struct TableScope<'a> {
@@ -86,6 +97,7 @@ pub fn check(
 ) -> Result<(), OutOfScope> {
     let method = request.method.to_ascii_uppercase();
     check_method(&method, access)?;
+    check_headers(request)?;
     let table = TablePrefix::of(scope.location)?;
     let target = Target::parse(&request.uri, scope.endpoint, &table.bucket)?;
     if target.bucket != table.bucket {
@@ -116,6 +128,16 @@ fn check_method(method: &str, access: DataAccess) -> Result<(), OutOfScope> {
         )),
         _ => refuse(format!("{method} requests are not signed")),
     }
+}
+
+fn check_headers(request: &S3Request) -> Result<(), OutOfScope> {
+    for name in request.headers.keys() {
+        let name = name.to_ascii_lowercase();
+        if REFUSED_HEADER_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            return refuse(format!("requests with the header {name} are not signed"));
+        }
+    }
+    Ok(())
 }
 
 /// The table's bucket and its key prefix (`path/to/table`, without a trailing slash).
@@ -679,6 +701,31 @@ mod tests {
         let mut garbage = delete_objects(&inside);
         garbage.body = Some("<Delete><Object><Key>".into());
         assert!(check_on(Some(MOTO), &garbage, Write).is_err());
+    }
+
+    #[test]
+    fn acls_grants_and_object_locks_are_refused() {
+        let uri = "http://127.0.0.1:5000/bucket/warehouse/ns/t/data/a.parquet";
+        for header in [
+            "x-amz-acl",
+            "X-Amz-Grant-Read",
+            "x-amz-object-lock-mode",
+            "x-amz-website-redirect-location",
+        ] {
+            let mut req = request("PUT", uri);
+            req.headers
+                .insert(header.into(), vec!["public-read".into()]);
+            let err = check_on(Some(MOTO), &req, DataAccess::Write).unwrap_err();
+            assert!(err.0.contains(&header.to_ascii_lowercase()), "{err}");
+        }
+        let mut req = request("PUT", uri);
+        req.headers
+            .insert("x-amz-checksum-crc32".into(), vec!["AAAA".into()]);
+        req.headers.insert(
+            "Content-Type".into(),
+            vec!["application/octet-stream".into()],
+        );
+        assert!(check_on(Some(MOTO), &req, DataAccess::Write).is_ok());
     }
 
     #[test]
