@@ -272,3 +272,32 @@ pub struct LoadCredentialsResponse {
     #[serde(rename = "storage-credentials")]
     pub storage_credentials: Vec<StorageCredential>,
 }
+
+/// `RemoteSignRequest`: an S3 request a remote-signing client is about to send.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RemoteSignRequest {
+    /// The region the client addresses (the signature's scope).
+    pub region: String,
+    /// The full request URI, encoded, with its query.
+    pub uri: String,
+    /// `GET`, `HEAD`, `PUT`, `POST` or `DELETE`.
+    pub method: String,
+    /// The request's headers, each with its values.
+    pub headers: std::collections::BTreeMap<String, Vec<String>>,
+    /// Passed through from the table's `remote-signing-config`; Frazil sends none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<HashMap<String, String>>,
+    /// The body, for requests whose body says what they do (DeleteObjects' keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The storage provider; only `s3` (the default) is signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
+/// `RemoteSignResult`: the URI to send the request to and every header to send with it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RemoteSignResult {
+    pub uri: String,
+    pub headers: std::collections::BTreeMap<String, Vec<String>>,
+}

@@ -7,6 +7,7 @@ mod config;
 mod location;
 mod probe;
 mod role;
+pub mod signing;
 mod warehouse;
 
 pub use aws::{trust_principal, AwsIdentity};

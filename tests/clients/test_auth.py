@@ -63,6 +63,8 @@ READ_ENDPOINTS = {
     "HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}",
     "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/metrics",
     "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}/credentials",
+    # a reader signs its reads (its writes are refused by the signer: test_remote_signing.py)
+    "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/sign",
     "GET /v1/{prefix}/namespaces/{namespace}/views",
     "GET /v1/{prefix}/namespaces/{namespace}/views/{view}",
     "HEAD /v1/{prefix}/namespaces/{namespace}/views/{view}",
@@ -106,6 +108,8 @@ OK_STATUS = {
     "POST /v1/{prefix}/tables/rename": {204},
     "POST /v1/{prefix}/transactions/commit": {204},
     "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}/credentials": {200},
+    # this module's tables are on file://: past authorization, nothing to sign (400)
+    "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/sign": {400},
     "GET /v1/{prefix}/namespaces/{namespace}/views": {200},
     "GET /v1/{prefix}/namespaces/{namespace}/views/{view}": {200},
     "HEAD /v1/{prefix}/namespaces/{namespace}/views/{view}": {200, 204},
@@ -361,6 +365,11 @@ def route_request(endpoint: str, o: Objects, missing: bool = False) -> tuple[str
             "GET",
             f"/namespaces/{ns}/tables/{t}/credentials",
             None,
+        ),
+        "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/sign": (
+            "POST",
+            f"/namespaces/{ns}/tables/{t}/sign",
+            {"region": "us-east-1", "uri": "https://s3.amazonaws.com/b/k", "method": "GET", "headers": {}},
         ),
         "GET /v1/{prefix}/namespaces/{namespace}/views": ("GET", f"/namespaces/{ns}/views", None),
         "GET /v1/{prefix}/namespaces/{namespace}/views/{view}": ("GET", f"/namespaces/{ns}/views/{v}", None),

@@ -19,7 +19,6 @@ NOT_SERVED = [
     ("GET", "/namespaces/{ns}/tables/{t}/plan/some-plan", None),
     ("DELETE", "/namespaces/{ns}/tables/{t}/plan/some-plan", None),
     ("POST", "/namespaces/{ns}/tables/{t}/tasks", {"plan-task": "x"}),
-    ("POST", "/namespaces/{ns}/tables/{t}/sign", {"region": "us-east-1", "uri": "s3://b/k", "method": "GET", "headers": {}}),
     ("GET", "/namespaces/{ns}/functions", None),
     ("GET", "/namespaces/{ns}/functions/f", None),
 ]

@@ -251,7 +251,7 @@ impl Catalog {
 
     /// A table's current pointer (from this replica's cache with `cached`, else from the store)
     /// and its parsed metadata: on cache hits, no query at all.
-    async fn current_table(
+    pub(super) async fn current_table(
         &self,
         env: &Environment,
         ident: &TableIdent,
@@ -343,11 +343,11 @@ impl Catalog {
 }
 
 /// A table as a commit starts from.
-struct CurrentTable {
+pub(super) struct CurrentTable {
     uid: String,
     location: String,
     version: i64,
-    parsed: Arc<ParsedMetadata>,
+    pub(super) parsed: Arc<ParsedMetadata>,
 }
 
 /// What one attempt of a commit computed: the pointer moves, the answers, and the new metadata

@@ -8,6 +8,7 @@ mod namespaces;
 mod pointer_cache;
 mod provider_integrations;
 mod purge;
+mod remote_signing;
 mod storage_access;
 mod tables;
 mod tenancy;

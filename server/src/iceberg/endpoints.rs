@@ -113,6 +113,9 @@ endpoints! {
         => tables::unregister;
     LoadCredentials: GET "/namespaces/{namespace}/tables/{table}/credentials", Read
         => tables::credentials;
+    // A reader signs its reads; the handler refuses to sign a reader's writes.
+    SignRequest: POST "/namespaces/{namespace}/tables/{table}/sign", Read
+        => remote_signing::sign;
     RenameTable: POST "/tables/rename", Write + idempotent => tables::rename;
     CommitTransaction: POST "/transactions/commit", Write + idempotent
         => tables::commit_transaction;
@@ -208,10 +211,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_need_write_access_and_only_reads_and_metrics_do_not() {
+    fn writes_need_write_access_and_only_reads_metrics_and_signing_do_not() {
         for &endpoint in Endpoint::ALL {
             let reading = matches!(endpoint.method(), Method::GET | Method::HEAD)
-                || endpoint == Endpoint::ReportMetrics;
+                || endpoint == Endpoint::ReportMetrics
+                || endpoint == Endpoint::SignRequest;
             assert_eq!(
                 endpoint.access() == Access::Read,
                 reading,

@@ -11,6 +11,7 @@ mod endpoints;
 mod load_cache;
 mod namespaces;
 mod paths;
+mod remote_signing;
 pub(crate) mod reply;
 #[cfg(test)]
 mod route_tests;
@@ -48,10 +49,6 @@ pub const NOT_SUPPORTED: &[(&str, &str)] = &[
     (
         "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/tasks",
         "Server-side scan planning is not supported: plan scans in the client",
-    ),
-    (
-        "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/sign",
-        "Remote signing is not supported: configure storage credentials in the client",
     ),
     (
         "GET /v1/{prefix}/namespaces/{namespace}/functions",

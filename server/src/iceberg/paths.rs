@@ -156,6 +156,14 @@ pub struct TableRef {
     pub ident: TableIdent,
 }
 
+/// A table route's table, and who calls it: for handlers whose answer depends on the caller's
+/// role (the remote signer signs writes only for writers).
+pub struct CallerTableRef {
+    pub caller: Caller,
+    pub env: Environment,
+    pub ident: TableIdent,
+}
+
 /// The view of a route below `/namespaces/{namespace}/views/{view}`, in its environment.
 pub struct ViewRef {
     pub env: Environment,
@@ -240,6 +248,18 @@ impl FromRequest for TableRef {
         extract(request, payload, |_, env, path: TablePath| {
             let ident = table(&path.namespace, &path.table)?;
             Ok(TableRef { env, ident })
+        })
+    }
+}
+
+impl FromRequest for CallerTableRef {
+    type Error = ApiError;
+    type Future = Extracted<Self>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        extract(request, payload, |caller, env, path: TablePath| {
+            let ident = table(&path.namespace, &path.table)?;
+            Ok(CallerTableRef { caller, env, ident })
         })
     }
 }

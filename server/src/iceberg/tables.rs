@@ -18,6 +18,7 @@ use serde_json::value::RawValue;
 use super::delegation::{self, TableLocation};
 use super::load_cache::{CachedLoad, Miss};
 use super::paths::{self, CatalogRef, NamespaceRef, PageQuery, TableRef};
+use super::remote_signing;
 use super::reply::{self, internal, json_response, Shape};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -72,9 +73,14 @@ pub async fn create(
     state: Data<AppState>,
     namespace: NamespaceRef,
     body: crate::error::Body<CreateTableRequest>,
+    http: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
+    let ident = frazil_catalog::TableIdent {
+        namespace: ns.clone(),
+        name: body.name.clone(),
+    };
     let request = CreateTable {
         name: body.name,
         location: body.location,
@@ -84,7 +90,8 @@ pub async fn create(
         properties: body.properties.unwrap_or_default(),
         stage_create: body.stage_create.unwrap_or(false),
     };
-    let table = state.catalog.create_table(&env, &ns, request).await?;
+    let mut table = state.catalog.create_table(&env, &ns, request).await?;
+    with_signing(&mut table, &http, &env, &ident);
     let response = match &table.metadata_location {
         Some(location) => reply::respond(
             Shape::TABLE_CREATED,
@@ -162,15 +169,22 @@ pub async fn load(
     let TableRef { env, ident } = table;
     let shape = query.snapshots;
     let location = state.catalog.table_metadata_location(&env, &ident).await?;
-    let tag = etag(&location, shape);
+    let signing = remote_signing::table_config(&request, &env, &ident);
+    let tag = remote_signing::tagged(etag(&location, shape), &signing);
     if if_none_match(&request, &tag) {
         return Ok(HttpResponse::NotModified()
             .insert_header(header::ETag(tag))
             .finish());
     }
-    let config = env.storage.client_config().into_iter().collect();
+    let config = env
+        .storage
+        .client_config()
+        .into_iter()
+        .chain(signing.iter().cloned())
+        .collect();
     let build = async {
-        let table = state.catalog.load_table(&env, &ident).await?;
+        let mut table = state.catalog.load_table(&env, &ident).await?;
+        table.config.extend(signing.iter().cloned());
         if table.metadata_location.as_deref() != Some(location.as_str()) {
             return Err(Miss::Moved);
         }
@@ -185,7 +199,8 @@ pub async fn load(
         Err(Miss::Failed(e)) => Err(e),
         // A commit landed in between: answer with the newer table.
         Err(Miss::Moved) => {
-            let table = state.catalog.load_table(&env, &ident).await?;
+            let mut table = state.catalog.load_table(&env, &ident).await?;
+            table.config.extend(signing);
             with_table_location(load_table_response(&table, shape), &table)
         }
     }
@@ -403,10 +418,15 @@ pub async fn register(
     state: Data<AppState>,
     namespace: NamespaceRef,
     body: crate::error::Body<RegisterTableRequest>,
+    http: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let NamespaceRef { env, ns } = namespace;
     let body = body?.into_inner();
-    let table = state
+    let ident = frazil_catalog::TableIdent {
+        namespace: ns.clone(),
+        name: body.name.clone(),
+    };
+    let mut table = state
         .catalog
         .register_table(
             &env,
@@ -416,6 +436,7 @@ pub async fn register(
             body.overwrite.unwrap_or(false),
         )
         .await?;
+    with_signing(&mut table, &http, &env, &ident);
     let location = table.metadata_location.as_deref().unwrap_or_default();
     let response = reply::respond(
         Shape::TABLE_REGISTERED,
@@ -555,6 +576,19 @@ pub async fn report_metrics(
     state.catalog.load_table(&env, &ident).await?;
     tracing::debug!(table = %ident, report_type = %body?.report_type, "metrics report received");
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Adds the remote-signing `config` to a created or registered table's answer, when asked for
+/// (see [`remote_signing::table_config`]).
+fn with_signing(
+    table: &mut LoadedTable,
+    request: &HttpRequest,
+    env: &frazil_catalog::Environment,
+    ident: &frazil_catalog::TableIdent,
+) {
+    table
+        .config
+        .extend(remote_signing::table_config(request, env, ident));
 }
 
 fn load_table_response(table: &LoadedTable, snapshots: Snapshots) -> ApiResult<HttpResponse> {
