@@ -14,7 +14,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use frazil_catalog::{Access, CatalogError, Principal, Role};
 
 use crate::error::ApiError;
@@ -70,6 +70,12 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Decided once per request: a middleware that needs the caller (vended credentials)
+        // and the handler after it get the same answer without checking the token twice.
+        if let Some(caller) = request.extensions().get::<Caller>().cloned() {
+            return Box::pin(async move { Ok(caller) });
+        }
+        let decided = request.clone();
         let state = request.app_data::<Data<AppState>>().cloned();
         let header = request
             .headers()
@@ -110,7 +116,9 @@ impl FromRequest for Caller {
                 }
                 None => {}
             }
-            Ok(Caller(principal))
+            let caller = Caller(principal);
+            decided.extensions_mut().insert(caller.clone());
+            Ok(caller)
         })
     }
 }

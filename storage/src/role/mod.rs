@@ -152,28 +152,32 @@ impl RoleSessions {
         &self,
         grant: TableGrant<'_>,
     ) -> Result<Arc<TemporaryCredentials>, AssumeRoleError> {
-        let policy =
-            policy::session_policy(grant.table_location, grant.access).ok_or_else(|| {
-                AssumeRoleError {
-                    integration_id: grant.role.integration_id.clone(),
-                    reason: format!("{} is not an s3:// location", grant.table_location),
-                }
-            })?;
         let key = (
             grant.env_uid.to_string(),
             grant.role.clone(),
             grant.table_location.to_string(),
             grant.access,
         );
-        let request = AssumeRole {
-            role: grant.role,
-            session_name: session_name(grant.session_name),
-            policy: Some(policy.to_string()),
-            duration: self.duration,
-            region: grant.region,
-        };
+        // The policy and the session name are made only on a miss: a hit is the common case
+        // (every load of a table within the hour), and needs neither.
+        let assume =
+            async {
+                let policy = policy::session_policy(grant.table_location, grant.access)
+                    .ok_or_else(|| AssumeRoleError {
+                        integration_id: grant.role.integration_id.clone(),
+                        reason: format!("{} is not an s3:// location", grant.table_location),
+                    })?;
+                let request = AssumeRole {
+                    role: grant.role,
+                    session_name: session_name(grant.session_name),
+                    policy: Some(policy.to_string()),
+                    duration: self.duration,
+                    region: grant.region,
+                };
+                self.sts.assume_role(request).await
+            };
         self.tables
-            .try_get_with(key, self.sts.assume_role(request))
+            .try_get_with(key, assume)
             .await
             .map_err(|e| (*e).clone())
     }
