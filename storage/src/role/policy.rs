@@ -34,6 +34,7 @@ pub(crate) fn bucket_and_prefix(location: &Location) -> Option<(String, String)>
 /// bucket only for keys `<prefix>` and `<prefix>/*`. `None` for a location outside S3.
 pub fn session_policy(location: &Location, access: DataAccess) -> Option<Value> {
     let (bucket, prefix) = bucket_and_prefix(location)?;
+    let prefix = literal(&prefix);
     let objects = match prefix.is_empty() {
         true => format!("arn:aws:s3:::{bucket}/*"),
         false => format!("arn:aws:s3:::{bucket}/{prefix}/*"),
@@ -64,6 +65,22 @@ pub fn session_policy(location: &Location, access: DataAccess) -> Option<Value> 
             },
         ],
     }))
+}
+
+/// `key` as IAM matches it literally: `*` and `?` are wildcards in resources and `StringLike`
+/// conditions and `${...}` a policy variable, so a table named `a*` must not be granted `a-b/...`
+/// too. IAM writes them literally as `${*}`, `${?}` and `${$}`.
+fn literal(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for c in key.chars() {
+        match c {
+            '*' => out.push_str("${*}"),
+            '?' => out.push_str("${?}"),
+            '$' => out.push_str("${$}"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -135,5 +152,18 @@ mod tests {
     #[test]
     fn only_s3_locations_have_a_policy() {
         assert!(session_policy(&location("file:///tmp/t"), DataAccess::Read).is_none());
+    }
+
+    #[test]
+    fn wildcards_in_a_location_are_literal() {
+        let policy = session_policy(&location("s3://lake/ns/a*b%3Fc$d"), DataAccess::Read).unwrap();
+        assert_eq!(
+            policy["Statement"][0]["Resource"],
+            json!(["arn:aws:s3:::lake/ns/a${*}b${?}c${$}d/*"])
+        );
+        assert_eq!(
+            policy["Statement"][1]["Condition"]["StringLike"]["s3:prefix"],
+            json!(["ns/a${*}b${?}c${$}d", "ns/a${*}b${?}c${$}d/*"])
+        );
     }
 }
