@@ -658,8 +658,9 @@ class MotoS3:
         return sorted(out)
 
 
-def start_moto(log: Path) -> MotoS3:
-    """A moto_server on a free port, logging to `log`; stop it with `stop_moto`."""
+def start_moto(log: Path, env: dict | None = None) -> MotoS3:
+    """A moto_server on a free port, logging to `log`, with `env` added to its environment (moto's
+    own switches: request recording, IAM authentication); stop it with `stop_moto`."""
     moto_server = Path(sys.executable).parent / "moto_server"
     if not moto_server.exists():
         found = shutil.which("moto_server")
@@ -673,6 +674,7 @@ def start_moto(log: Path) -> MotoS3:
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
     endpoint = f"http://127.0.0.1:{port}"
     _wait_http(f"{endpoint}/moto-api/", proc, log, "moto_server")

@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import parse_qs
 
@@ -33,16 +29,15 @@ from conftest import (
     AdminClient,
     MotoS3,
     _database_for,
-    _stop,
-    _wait_http,
     assert_iceberg_error,
     bearer,
     env_catalog,
     fetch_token,
-    free_port,
     make_tenant,
     moto_s3_settings,
     s3_client_properties,
+    start_moto,
+    stop_moto,
     unique,
 )
 from test_provider_integrations import AWS_KEY, Restartable, aws_env
@@ -54,16 +49,10 @@ ROWS = pa.table({"id": [1, 2, 3], "name": ["a", "b", "c"]}, schema=SCHEMA)
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory) -> Iterator[MotoS3]:
     """A moto server of this module's own, its request recording kept in a temporary file."""
-    moto_server = Path(sys.executable).parent / "moto_server"
     base = tmp_path_factory.mktemp("moto-recorded")
-    port, log = free_port(), base / "moto.log"
-    env = {**os.environ, "MOTO_RECORDER_FILEPATH": str(base / "recording.jsonl")}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(moto_server), "-H", "127.0.0.1", "-p", str(port)], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
-    endpoint = f"http://127.0.0.1:{port}"
-    _wait_http(f"{endpoint}/moto-api/", proc, log, "moto_server")
-    yield MotoS3(endpoint=endpoint, proc=proc, log=log)
-    _stop(proc)
+    moto = start_moto(base / "moto.log", env={"MOTO_RECORDER_FILEPATH": str(base / "recording.jsonl")})
+    yield moto
+    stop_moto(moto)
 
 
 @pytest.fixture(scope="module")

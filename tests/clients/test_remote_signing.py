@@ -9,10 +9,7 @@ the keys of a moto IAM user; the PyIceberg clients get none.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import boto3
@@ -26,15 +23,14 @@ from conftest import (
     S3_REGION,
     AdminClient,
     _database_for,
-    _stop,
-    _wait_http,
     assert_iceberg_error,
     env_catalog,
     fetch_token,
-    free_port,
     make_tenant,
     start_server,
     stop_server,
+    start_moto,
+    stop_moto,
     unique,
 )
 
@@ -67,21 +63,9 @@ class SigningS3:
 
 @pytest.fixture(scope="module")
 def signing_s3(tmp_path_factory) -> SigningS3:
-    moto_server = Path(sys.executable).parent / "moto_server"
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto-auth") / "moto.log"
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(moto_server), "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    endpoint = f"http://127.0.0.1:{port}"
+    moto = start_moto(tmp_path_factory.mktemp("moto-auth") / "moto.log", env={"INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS)})
+    endpoint, proc = moto.endpoint, moto.proc
     try:
-        _wait_http(f"{endpoint}/moto-api/", proc, log, "moto_server (signatures checked)")
         iam = boto3.client("iam", endpoint_url=endpoint, aws_access_key_id="setup", aws_secret_access_key="setup", region_name=S3_REGION)
         iam.create_user(UserName="frazil")
         key = iam.create_access_key(UserName="frazil")["AccessKey"]
@@ -96,7 +80,7 @@ def signing_s3(tmp_path_factory) -> SigningS3:
         s3.client().create_bucket(Bucket=s3.customer_bucket)
         yield s3
     finally:
-        _stop(proc)
+        stop_moto(moto)
 
 
 @pytest.fixture(scope="module")
